@@ -7,6 +7,7 @@ from web3 import Web3
 
 from bot.chain.anvil import Anvil
 from bot.chain.embedded import EmbeddedChain, embedded_chain
+from bot.deploy.market import Market, deploy_market
 
 
 @pytest.fixture
@@ -30,3 +31,31 @@ def anvil() -> Iterator[Anvil]:
 @pytest.fixture
 def anvil_w3(anvil: Anvil) -> Web3:
     return Web3(Web3.HTTPProvider(anvil.url, request_kwargs={"timeout": 30}))
+
+
+@pytest.fixture(scope="session")
+def _deployed_market() -> tuple[EmbeddedChain, Market]:
+    chain = embedded_chain()
+    deployer, liquidator_owner = chain.w3.eth.accounts[:2]
+    market = deploy_market(chain.w3, deployer, liquidator_owner=liquidator_owner)
+    return chain, market
+
+
+@pytest.fixture
+def market(_deployed_market: tuple[EmbeddedChain, Market]) -> Iterator[Market]:
+    """The default bundled market on eth-tester, deployed once and reset after each test.
+
+    accounts[0] deployed it and owns every admin role; accounts[1] owns the flash liquidator.
+    """
+    chain, deployed = _deployed_market
+    snapshot = chain.snapshot()
+    try:
+        yield deployed
+    finally:
+        chain.revert(snapshot)
+
+
+@pytest.fixture
+def market_chain(_deployed_market: tuple[EmbeddedChain, Market], market: Market) -> EmbeddedChain:
+    """The chain under ``market`` (to mine or move time)."""
+    return _deployed_market[0]

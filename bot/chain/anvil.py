@@ -60,10 +60,14 @@ class Anvil:
     ) -> None:
         self.chain_id = chain_id
         self._args = [
-            "--host", "127.0.0.1",
-            "--chain-id", str(chain_id),
-            "--accounts", str(accounts),
-            "--balance", str(balance_eth),
+            "--host",
+            "127.0.0.1",
+            "--chain-id",
+            str(chain_id),
+            "--accounts",
+            str(accounts),
+            "--balance",
+            str(balance_eth),
             "--silent",
         ]
         if block_time is not None:

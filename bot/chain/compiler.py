@@ -28,6 +28,10 @@ class CompilerUnavailable(RuntimeError):
     """No solc of the pinned version can be found."""
 
 
+class CompilationFailed(RuntimeError):
+    """solc reported errors; the message holds them, formatted as solc prints them."""
+
+
 @dataclass(frozen=True)
 class CompiledContract:
     name: str
@@ -103,7 +107,16 @@ def compile_all(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, CompiledContra
     """Every deployable contract under ``contracts_dir``, keyed by contract name."""
     import solcx  # dev dependency: only needed to compile
 
-    output = solcx.compile_standard(standard_input(contracts_dir), solc_binary=find_solc())
+    try:
+        output = solcx.compile_standard(standard_input(contracts_dir), solc_binary=find_solc())
+    except solcx.exceptions.SolcError as exc:
+        # py-solc-x puts the whole JSON output in the message; keep only the errors.
+        errors = [
+            e.get("formattedMessage", e.get("message", ""))
+            for e in json.loads(exc.stdout_data or "{}").get("errors", [])
+            if e.get("severity") == "error"
+        ]
+        raise CompilationFailed("\n".join(errors) or str(exc)[:2000]) from None
     compiled: dict[str, CompiledContract] = {}
     for source, contracts in sorted(output["contracts"].items()):
         for name, data in sorted(contracts.items()):

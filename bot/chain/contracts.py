@@ -46,3 +46,15 @@ def transact(w3: Web3, fn: Any, sender: ChecksumAddress, what: str = "", **tx: A
     """Send a contract call from ``sender`` and fail loudly if it reverts."""
     tx_hash = fn.transact({"from": sender, **tx})
     return wait_ok(w3, tx_hash, what or fn.fn_name)
+
+
+def send_signed(w3: Web3, fn: Any, account: Any, what: str = "", **tx: Any) -> TxReceipt:
+    """Build, sign locally and send a contract call from a local (eth-account) key."""
+    params = {
+        "from": account.address,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        **tx,
+    }
+    signed = account.sign_transaction(fn.build_transaction(params))
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    return wait_ok(w3, tx_hash, what or fn.fn_name)
