@@ -121,7 +121,8 @@ def compile_all(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, CompiledContra
     for source, contracts in sorted(output["contracts"].items()):
         for name, data in sorted(contracts.items()):
             bytecode = data["evm"]["bytecode"]["object"]
-            if not bytecode:  # interfaces and abstract contracts
+            callable_ = any(item["type"] in ("function", "constructor") for item in data["abi"])
+            if not bytecode or not callable_:  # interfaces, abstract contracts, internal libraries
                 continue
             if name in compiled:
                 raise ValueError(f"contract name {name} is defined twice ({source})")
