@@ -1,0 +1,60 @@
+"""The `liqbot` command as a user meets it (the demo and deploy as far as they exist)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.chain.anvil import Anvil, free_port
+from bot.cli import cli
+
+
+def test_demo_deploys_and_shows_the_market() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--borrowers", "3"])
+    assert result.exit_code == 0, result.output
+    for symbol in ("WETH", "WBTC", "USDC", "DAI"):
+        assert symbol in result.output
+    assert "3 borrowers" in result.output
+
+
+def test_deploy_to_anvil_writes_the_deployment(anvil: Anvil, tmp_path: Path) -> None:
+    out = tmp_path / "deployment.json"
+    result = CliRunner().invoke(
+        cli, ["deploy", "--rpc", anvil.url, "--out", str(out), "--chain-id", "31337"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["chain_id"] == 31337
+    assert set(data["assets"]) == {"WETH", "WBTC", "USDC", "DAI"}
+
+
+def test_deploy_refuses_a_wrong_chain_id(anvil: Anvil, tmp_path: Path) -> None:
+    out = tmp_path / "deployment.json"
+    result = CliRunner().invoke(
+        cli, ["deploy", "--rpc", anvil.url, "--out", str(out), "--chain-id", "1"]
+    )
+    assert result.exit_code != 0
+    assert "chain id is 31337, not 1" in result.output
+    assert not out.exists()
+
+
+def test_deploy_names_an_unreachable_rpc_without_its_secret(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v2/SECRETKEY123"
+    result = CliRunner().invoke(cli, ["deploy", "--rpc", url, "--out", str(tmp_path / "d.json")])
+    assert result.exit_code != 0
+    assert "cannot reach the RPC" in result.output
+    assert "SECRETKEY123" not in result.output
+
+
+@pytest.mark.parametrize("key", ["not-a-key", "0x1234"])
+def test_deploy_rejects_a_malformed_key_without_echoing_it(
+    anvil: Anvil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("LIQBOT_DEPLOYER_KEY", key)
+    result = CliRunner().invoke(cli, ["deploy", "--rpc", anvil.url, "--out", str(tmp_path / "d.json")])
+    assert result.exit_code != 0
+    assert "LIQBOT_DEPLOYER_KEY is not a valid private key" in result.output
+    assert key not in result.output
