@@ -54,7 +54,9 @@ def test_deploy_rejects_a_malformed_key_without_echoing_it(
     anvil: Anvil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
 ) -> None:
     monkeypatch.setenv("LIQBOT_DEPLOYER_KEY", key)
-    result = CliRunner().invoke(cli, ["deploy", "--rpc", anvil.url, "--out", str(tmp_path / "d.json")])
+    result = CliRunner().invoke(
+        cli, ["deploy", "--rpc", anvil.url, "--out", str(tmp_path / "d.json")]
+    )
     assert result.exit_code != 0
     assert "LIQBOT_DEPLOYER_KEY is not a valid private key" in result.output
     assert key not in result.output
