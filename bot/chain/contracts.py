@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
@@ -16,7 +17,7 @@ class TransactionFailed(RuntimeError):
     """A transaction was mined with status 0."""
 
 
-def wait_ok(w3: Web3, tx_hash: bytes, what: str, timeout: float = 120) -> TxReceipt:
+def wait_ok(w3: Web3, tx_hash: HexBytes, what: str, timeout: float = 120) -> TxReceipt:
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout)
     if receipt["status"] != 1:
         raise TransactionFailed(f"{what} reverted in block {receipt['blockNumber']}")
@@ -31,7 +32,7 @@ def deploy_contract(
     tx: dict[str, Any] = {"from": sender}
     if gas is not None:
         tx["gas"] = gas
-    tx_hash = factory.constructor(*args).transact(tx)  # type: ignore[arg-type]
+    tx_hash = factory.constructor(*args).transact(tx)
     receipt = wait_ok(w3, tx_hash, f"deploying {name}")
     address = receipt["contractAddress"]
     assert address is not None

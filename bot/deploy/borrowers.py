@@ -14,7 +14,8 @@ from decimal import Decimal
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
-from eth_utils import keccak
+from eth_utils.crypto import keccak
+from web3.types import Wei
 
 from bot.chain.contracts import send_signed, transact, wait_ok
 from bot.deploy.market import MAX_UINT, Market
@@ -104,7 +105,7 @@ def open_positions(
         wait_ok(
             w3,
             w3.eth.send_transaction(
-                {"from": provider, "to": account.address, "value": GAS_MONEY_WEI}
+                {"from": provider, "to": account.address, "value": Wei(GAS_MONEY_WEI)}
             ),
             "funding a borrower",
         )
