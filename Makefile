@@ -16,8 +16,11 @@ $(BIN)/liqbot: pyproject.toml requirements.lock
 
 install: $(BIN)/liqbot
 
+# `npm install`, not `npm ci`: the registry serves only this platform's anvil binary, so the
+# lock file cannot list @foundry-rs/anvil's other-platform optional packages, which `npm ci`
+# insists on. Versions are still exact (package.json pins, package-lock.json integrity).
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm install --no-audit --no-fund --loglevel=error
 	touch node_modules/.package-lock.json
 
 install-node: node_modules/.package-lock.json
