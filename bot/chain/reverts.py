@@ -29,8 +29,8 @@ _BYTES_LITERAL = re.compile(r"""b(['"]).*\1""", re.S)
 class Reverted(Exception):
     """A call or simulation reverted; ``reason`` is the decoded custom error or message."""
 
-    def __init__(self, reason: str, data: bytes = b"") -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, data: bytes = b"", message: str = "") -> None:
+        super().__init__(message or reason)
         self.reason = reason
         self.data = data
 
@@ -41,7 +41,7 @@ class Reverted(Exception):
 
 
 def is_revert(exc: BaseException) -> bool:
-    return isinstance(exc, (ContractLogicError, _TesterFailed))
+    return isinstance(exc, (ContractLogicError, _TesterFailed, Reverted))
 
 
 @cache
@@ -106,6 +106,8 @@ def decode_revert(data: bytes, fallback: str = "") -> str:
 
 
 def as_reverted(exc: BaseException) -> Reverted:
+    if isinstance(exc, Reverted):
+        return exc
     data = revert_data(exc)
     message = str(exc.args[0]) if exc.args else str(exc)
     fallback = message.removeprefix("execution reverted: ").removeprefix("execution reverted")
