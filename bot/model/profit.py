@@ -1,0 +1,92 @@
+"""Valuing token amounts in the operator's numeraire, exactly, at oracle prices or via a route.
+
+Floats never appear: a value is ``amount * price * numeraire_unit // (unit * numeraire_price)``
+(floor, so a loss is never understated by rounding). The chain's native token has no oracle
+entry in the pool, so its price (base currency, 8 decimals) is an input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.model.amm import get_amounts_out
+from bot.model.types import MarketState, PairReserves
+
+NATIVE = "native"
+NATIVE_DECIMALS = 18
+NATIVE_UNIT: int = 10**NATIVE_DECIMALS
+VALUE_SCALE: int = 10**36
+"""Common denominator for exact comparisons: amount * price * VALUE_SCALE // unit is exact
+for tokens of up to 36 decimals, so values of different tokens compare without rounding."""
+
+
+@dataclass(frozen=True, slots=True)
+class Numeraire:
+    """What profit is counted in: a token (by address) or the chain's native token."""
+
+    asset: str = NATIVE
+    decimals: int = NATIVE_DECIMALS
+
+    @property
+    def unit(self) -> int:
+        unit: int = 10**self.decimals
+        return unit
+
+    @property
+    def is_native(self) -> bool:
+        return self.asset == NATIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    """Prices for valuing amounts: the oracle's, plus the native token's (8 decimals)."""
+
+    market: MarketState
+    native_price: int
+    numeraire: Numeraire = Numeraire()
+
+    def price_of(self, asset: str) -> int:
+        return self.native_price if asset == NATIVE else self.market.price(asset)
+
+    def unit_of(self, asset: str) -> int:
+        if asset == NATIVE:
+            return NATIVE_UNIT
+        return self.market.reserve(asset).config.unit
+
+    @property
+    def numeraire_price(self) -> int:
+        return self.price_of(self.numeraire.asset)
+
+    def value(self, amount: int, asset: str) -> int:
+        """``amount`` of ``asset`` in numeraire units (floor)."""
+        if asset == self.numeraire.asset:
+            return amount
+        return (
+            amount
+            * self.price_of(asset)
+            * self.numeraire.unit
+            // (self.unit_of(asset) * self.numeraire_price)
+        )
+
+    def gas_value(self, wei: int) -> int:
+        return self.value(wei, NATIVE)
+
+    def to_native(self, value: int) -> int:
+        """A numeraire value in wei (floor), for gas bidding."""
+        if self.numeraire.is_native:
+            return value
+        return (
+            value * self.numeraire_price * NATIVE_UNIT // (self.numeraire.unit * self.native_price)
+        )
+
+    def value_key(self, amount: int, asset: str) -> int:
+        """An exact, comparable value (base currency * VALUE_SCALE); not for display."""
+        return amount * self.price_of(asset) * (VALUE_SCALE // self.unit_of(asset))
+
+
+def value_via_route(amount: int, path: Sequence[str], pairs: Sequence[PairReserves]) -> int:
+    """What ``amount`` of ``path[0]`` fetches in ``path[-1]`` if sold along the route now."""
+    if amount == 0:
+        return 0
+    return get_amounts_out(amount, path, pairs)[-1]
