@@ -1,0 +1,122 @@
+"""Chunked eth_getLogs against anvil behind a proxy that refuses ranges the way providers do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from web3 import Web3
+
+from bot.chain.anvil import Anvil
+from bot.chain.contracts import deploy_contract
+from bot.chain.logs import LogReader
+from bot.chain.rpc import RetryPolicy, RpcClient, RpcError
+from tests.chain.rpc_proxy import RpcProxy
+
+TRANSFER = Web3.keccak(text="Transfer(address,address,uint256)")
+MINTS = 60
+
+
+@dataclass
+class TokenChain:
+    anvil: Anvil
+    token: str
+    first: int
+    last: int
+
+
+@pytest.fixture(scope="module")
+def token_chain() -> Iterator[TokenChain]:
+    """A token minted once per block over ``MINTS`` blocks (one Transfer log each), plus
+    three mints in one block."""
+    with Anvil() as node:
+        w3 = Web3(Web3.HTTPProvider(node.url))
+        owner = w3.eth.accounts[0]
+        token = deploy_contract(w3, "TestToken", "Log", "LOG", 18, sender=owner)
+        first = w3.eth.block_number + 1
+        for i in range(MINTS):
+            token.functions.mint(owner, i + 1).transact({"from": owner})
+        w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        for i in range(3):
+            token.functions.mint(owner, 1000 + i).transact({"from": owner, "gas": 100_000})
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+        yield TokenChain(node, token.address, first, w3.eth.block_number)
+
+
+@pytest.fixture
+def proxy(token_chain: TokenChain) -> Iterator[RpcProxy]:
+    with RpcProxy(token_chain.anvil.url) as p:
+        yield p
+
+
+def _amounts(logs: list) -> list[int]:  # type: ignore[type-arg]
+    return [int.from_bytes(entry.data, "big") for entry in logs]
+
+
+EXPECTED = [*range(1, MINTS + 1), 1000, 1001, 1002]
+
+
+def test_reads_everything_in_one_chunk_when_allowed(
+    token_chain: TokenChain, proxy: RpcProxy
+) -> None:
+    reader = LogReader(RpcClient([proxy.url]))
+    logs = reader.fetch(0, token_chain.last, [token_chain.token], [TRANSFER])
+    assert _amounts(logs) == EXPECTED
+    assert proxy.counts["eth_getLogs"] == 1
+    assert [e.log_index for e in logs[-3:]] == [0, 1, 2]
+    assert len({e.block_number for e in logs}) == MINTS + 1
+
+
+def test_a_block_range_limit_halves_the_chunk_then_it_grows_back(
+    token_chain: TokenChain, proxy: RpcProxy
+) -> None:
+    proxy.faults.max_log_range = 7
+    reader = LogReader(RpcClient([proxy.url]), chunk=1_000, grow_after=2)
+    logs = reader.fetch(0, token_chain.last, [token_chain.token], [TRANSFER])
+    assert _amounts(logs) == EXPECTED
+    assert reader.stats.refusals >= 3  # 63 blocks -> 31 -> 15 -> 7, then growing is refused
+    assert reader.chunk <= 14  # grew back at most once past the limit before being refused
+    refused = reader.stats.refusals
+    proxy.faults.max_log_range = None
+    reader.fetch(0, token_chain.last, [token_chain.token], [TRANSFER])
+    assert reader.stats.refusals == refused
+    assert reader.chunk > 14  # grows back once the provider allows it
+
+
+def test_a_suggested_range_is_taken_at_once(token_chain: TokenChain, proxy: RpcProxy) -> None:
+    proxy.faults.max_log_range = 10
+    proxy.faults.suggest_range = True
+    reader = LogReader(RpcClient([proxy.url]), chunk=5_000, grow_after=100)
+    logs = reader.fetch(0, token_chain.last, [token_chain.token], [TRANSFER])
+    assert _amounts(logs) == EXPECTED
+    assert reader.stats.refusals == 1
+    assert reader.chunk == 10
+
+
+def test_a_result_size_limit_is_handled(token_chain: TokenChain, proxy: RpcProxy) -> None:
+    proxy.faults.max_log_results = 5
+    reader = LogReader(RpcClient([proxy.url]), chunk=1_000)
+    logs = reader.fetch(0, token_chain.last, [token_chain.token], [TRANSFER])
+    assert _amounts(logs) == EXPECTED
+    assert reader.stats.refusals > 0
+
+
+def test_a_slow_wide_range_is_narrowed(token_chain: TokenChain, proxy: RpcProxy) -> None:
+    proxy.faults.slow_log_span = (20, 1.0)  # wider than 20 blocks: longer than the timeout
+    policy = RetryPolicy(timeout=0.4, base_delay=0.01, cooldown=0.0)
+    reader = LogReader(RpcClient([proxy.url], policy=policy), chunk=1_000, grow_after=100)
+    logs = reader.fetch(0, token_chain.last, [token_chain.token], [TRANSFER])
+    assert _amounts(logs) == EXPECTED
+    assert reader.chunk <= 20
+
+
+def test_a_single_block_that_is_refused_is_an_error(
+    token_chain: TokenChain, proxy: RpcProxy
+) -> None:
+    proxy.faults.max_log_range = 0
+    reader = LogReader(RpcClient([proxy.url]), chunk=8)
+    with pytest.raises(RpcError):
+        reader.fetch(token_chain.first, token_chain.last, [token_chain.token], [TRANSFER])
+    assert reader.stats.refusals == 3  # 8 -> 4 -> 2 -> 1, then the single block fails
