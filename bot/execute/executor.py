@@ -1,0 +1,910 @@
+"""The executor: one decided liquidation in, one mined liquidation (or nothing at all) out.
+
+``Executor.execute(request)`` runs, in order, and stops at the first "no":
+
+1. the node is on the configured chain (a failover to another chain halts the executor);
+2. the opportunity has nothing in flight and no success newer than the decision;
+3. the node's head is not older than the decision (a lagging node is not acted on);
+4. the journal's nonce agrees with the chain (another sender with our key: skip this round);
+5. the DIRECT route has its allowance (else one approval is sent, and the liquidation waits);
+6. ``eth_call`` at the latest block does not revert and returns at least ``min_profit``;
+7. fees fit under the caps and the expected gas cost stays below the expected profit;
+8. the account can pay for the gas;
+
+then (unless dry-run) the intent is journaled, the transaction signed, journaled and
+broadcast. ``Executor.poll()`` runs once per block: it tracks, bumps, cancels, rebroadcasts
+and confirms everything in flight (:mod:`bot.execute.txmanager`), and heals nonce holes.
+On opening, the journal is reconciled with the chain before anything new is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
+from web3 import Web3
+
+from bot.execute.fees import FeeCaps, FeePolicy, FeeRefusal, Fees, initial_fees, predict_base_fee
+from bot.execute.journal import (
+    Attempt,
+    AttemptKind,
+    DuplicateIntent,
+    Intent,
+    IntentKind,
+    IntentState,
+    Journal,
+    LedgerEntry,
+)
+from bot.execute.keys import Signer
+from bot.execute.lock import ProcessLock
+from bot.execute.node import Head, Node, NodeUnavailable, Receipt
+from bot.execute.nonces import NonceCheck, NonceKeeper
+from bot.execute.reconcile import ReconcileReport, reconcile
+from bot.execute.relay import PrivateRelay, PublicMempool, RelayConfig, SendStatus, Submitter
+from bot.execute.request import ExecutionRequest, Route
+from bot.execute.simulate import (
+    RevertKind,
+    Simulation,
+    classify,
+    competitor_liquidations,
+    simulate,
+)
+from bot.execute.startup import StartupConfig, StartupReport, run_checks
+from bot.execute.txmanager import CANCEL_GAS, Review, TxConfig, TxManager, Update, Verdict
+
+log = logging.getLogger("liqbot.execute")
+
+MAX_UINT = 2**256 - 1
+LIQUIDATED_TOPIC = bytes(
+    event_signature_to_log_topic("Liquidated(address,address,address,uint256,uint256,uint256,bool)")
+)
+_APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
+_ALLOWANCE = function_signature_to_4byte_selector("allowance(address,address)")
+
+
+class Status(StrEnum):
+    SENT = "sent"
+    DRY_RUN = "dry_run"
+    READ_ONLY = "read_only"
+    IN_FLIGHT = "in_flight"
+    ALREADY_DONE = "already_done"
+    SIMULATION_REVERTED = "simulation_reverted"
+    BELOW_MIN_PROFIT = "below_min_profit"
+    FEES_OVER_CAP = "fees_over_cap"
+    GAS_EXCEEDS_PROFIT = "gas_exceeds_profit"
+    GAS_LIMIT = "gas_limit_too_high"
+    NO_GAS_MONEY = "insufficient_gas_money"
+    NONCE_CONFLICT = "nonce_conflict"
+    STALE_HEAD = "stale_head"
+    BUSY = "busy"
+    BLOCKED = "blocked"
+    WAITING_FOR_APPROVAL = "waiting_for_approval"
+    NODE_UNAVAILABLE = "node_unavailable"
+    NOT_SENT = "not_sent"
+    """Signed and journaled, but the node refused it; the manager heals the nonce."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    status: Status
+    key: str
+    detail: str = ""
+    intent_id: int | None = None
+    tx_hash: str | None = None
+    nonce: int | None = None
+    fees: Fees | None = None
+    gas_limit: int | None = None
+    simulated_profit: int | None = None
+    revert_kind: RevertKind | None = None
+    would_send: dict[str, Any] | None = None
+
+    @property
+    def sent(self) -> bool:
+        return self.status is Status.SENT
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    startup: StartupConfig
+    fees: FeePolicy
+    journal_path: Path
+    confirmations: int = 2
+    stuck_blocks: int = 3
+    dry_run: bool = False
+    lock_dir: Path | None = None
+    relay: RelayConfig | None = None
+    gas_margin_bps: int = 2_000
+    """Gas limit = the node's estimate plus this margin (at least the model's estimate)."""
+    max_gas_limit: int = 3_000_000
+    estimate_gas: bool = True
+    """Ask the node for a gas estimate (``eth_estimateGas``); off, the model's figure plus
+    the margin is used (for nodes whose estimate is slow or missing)."""
+    max_in_flight: int = 4
+    """Open liquidation intents at once (one when sending through a private relay: a bundle
+    cannot land while an earlier nonce is unmined)."""
+    competitor_scan_blocks: int = 512
+    heal_priority_fee_per_gas: int = 10**9
+
+    @property
+    def chain_id(self) -> int:
+        return self.startup.chain_id
+
+
+class ChainMismatch(Exception):
+    """The node is on another chain than the configured one: the executor halts."""
+
+
+def _profit_from_return(route: Route, data: bytes) -> int | None:
+    try:
+        if route in (Route.FLASH, Route.INVENTORY_SWAP):
+            return int(abi_decode(["uint256"], data)[0])
+        if route is Route.INVENTORY:
+            seized, _covered = abi_decode(["uint256", "uint256"], data)
+            return int(seized)
+    except Exception:
+        return None
+    return None
+
+
+class Executor:
+    """Open with :meth:`open`; call :meth:`execute` for each opportunity and :meth:`poll`
+    once per block. Not thread-safe: one loop drives it."""
+
+    def __init__(
+        self,
+        node: Node,
+        config: ExecutorConfig,
+        signer: Signer | None,
+        account: str,
+        journal: Journal | None,
+        startup: StartupReport,
+        *,
+        submitter: Submitter | None = None,
+        out: Callable[[str], None] = print,
+    ) -> None:
+        self.node = node
+        self.config = config
+        self.signer = signer
+        self.account = account
+        self.journal = journal
+        self.startup = startup
+        self.out = out
+        self.halted: str | None = None
+        self.highest_head = 0
+        """The highest block this executor has seen: a node whose head is below it lags (or
+        we failed over to a lagging one), and nothing is decided on its answers."""
+        self.last_reconcile: ReconcileReport | None = None
+        self.manager: TxManager | None = None
+        self.nonces: NonceKeeper | None = None
+        if signer is not None and journal is not None:
+            self.submitter: Submitter = submitter or PublicMempool(node)
+            self.nonces = NonceKeeper(node, journal, account)
+            self.manager = TxManager(
+                node,
+                journal,
+                signer,
+                self.submitter,
+                config.fees,
+                TxConfig(config.chain_id, config.confirmations, config.stuck_blocks),
+                _Supervisor(self),
+            )
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        w3: Web3,
+        config: ExecutorConfig,
+        signer: Signer | None,
+        *,
+        account: str | None = None,
+        relay_auth: Signer | None = None,
+        out: Callable[[str], None] = print,
+    ) -> Executor:
+        """Lock the journal, run the start-up checks, reconcile: in that order, failing closed.
+
+        ``signer`` None (read-only) or ``config.dry_run``: no journal, nothing signed;
+        ``account`` then names the address to simulate from (default: the liquidator's owner).
+        """
+        node = Node(w3)
+        journal = None
+        locks: list[ProcessLock] = []
+        live = signer is not None and not config.dry_run
+        if live:
+            assert signer is not None
+            # Locks first (a second bot must refuse even when the chain is down), then the
+            # checks, then the database: a journal is never stamped with an unverified chain.
+            locks = Journal.lock(
+                config.journal_path,
+                account=signer.address,
+                chain_id=config.chain_id,
+                lock_dir=config.lock_dir,
+            )
+        try:
+            report = run_checks(node, config.startup, signer.address if signer else None)
+            if live:
+                assert signer is not None
+                journal = Journal.open(
+                    config.journal_path,
+                    account=signer.address,
+                    chain_id=config.chain_id,
+                    locks=locks,
+                )
+            if signer is not None:
+                address = signer.address
+            elif account is not None:
+                address = Web3.to_checksum_address(account)
+            else:
+                data = node.call(
+                    {"to": config.startup.liquidator, "data": "0x8da5cb5b"}  # owner()
+                )
+                address = Web3.to_checksum_address(abi_decode(["address"], data)[0])
+            submitter: Submitter | None = None
+            if config.relay is not None:
+                submitter = PrivateRelay(config.relay, auth=relay_auth)
+                if config.max_in_flight != 1:
+                    config = replace(config, max_in_flight=1)
+            executor = cls(
+                node, config, signer, address, journal, report, submitter=submitter, out=out
+            )
+            if journal is not None:
+                journal.record_event("startup", "; ".join(report.checks))
+                executor.reconcile()
+        except BaseException:
+            if journal is not None:
+                journal.close()
+            else:
+                for held in locks:
+                    held.release()
+            raise
+        return executor
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def live(self) -> bool:
+        return self.manager is not None
+
+    def reconcile(self) -> ReconcileReport:
+        """Bring the journal in line with the chain (after a crash, and at every start)."""
+        assert self.manager is not None and self.nonces is not None and self.journal is not None
+        self._check_chain()
+        report = reconcile(self.manager, self.nonces, self.journal)
+        self.last_reconcile = report
+        log.info("reconciled: %s", report.summary())
+        return report
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_chain(self) -> None:
+        if self.halted:
+            raise ChainMismatch(self.halted)
+        chain_id = self.node.chain_id()
+        if chain_id != self.config.chain_id:
+            self.halted = (
+                f"the node is now on chain {chain_id}, not {self.config.chain_id}: halted, "
+                "nothing will be signed"
+            )
+            if self.journal is not None:
+                self.journal.record_event("halt", self.halted)
+            log.error(self.halted)
+            raise ChainMismatch(self.halted)
+
+    def _record(self, kind: str, detail: str) -> None:
+        if self.journal is not None:
+            self.journal.record_event(kind, detail)
+
+    def _reject(
+        self, request: ExecutionRequest, status: Status, detail: str, **kw: Any
+    ) -> ExecutionResult:
+        self._record(f"not_sent:{status}", f"{request.key}: {detail}")
+        log.info("not sending %s: %s: %s", request.key, status, detail)
+        return ExecutionResult(status, request.key, detail, **kw)
+
+    def blocked_reason(self) -> str | None:
+        """Why no new transaction may be sent now (an unresolved nonce), if any."""
+        if self.halted:
+            return self.halted
+        if self.journal is None:
+            return None
+        for intent in self.journal.open_intents():
+            if intent.state is IntentState.DROPPED and self.config.relay is not None:
+                attempts = self.journal.attempts(intent.id)
+                if any(a.kind is AttemptKind.CANCEL for a in attempts):
+                    return f"nonce {intent.nonce} unresolved (relay gave up on intent {intent.id})"
+        return None
+
+    def in_flight(self) -> list[Intent]:
+        return self.journal.open_intents() if self.journal is not None else []
+
+    def ledger(self) -> list[LedgerEntry]:
+        return self.journal.ledger() if self.journal is not None else []
+
+    def competitor_for(self, request: ExecutionRequest | dict[str, Any], head: int) -> str:
+        """A competitor's liquidation of this user since the decision, if one landed."""
+        if isinstance(request, dict):
+            request = ExecutionRequest.from_json(request)
+        if request.expected_log is None:
+            return ""
+        start = max(request.observed_block, head - self.config.competitor_scan_blocks)
+        ours = [self.account, self.config.startup.liquidator]
+        try:
+            found = competitor_liquidations(
+                self.node, request.expected_log.address, request.user, start, head, ours
+            )
+        except NodeUnavailable:
+            return ""
+        if not found:
+            return ""
+        first = found[0]
+        return (
+            f"{first.liquidator} liquidated {request.user} in block {first.block} ({first.tx_hash})"
+        )
+
+    def _classify(
+        self, request: ExecutionRequest, sim: Simulation, head: int
+    ) -> tuple[RevertKind, str]:
+        kind = sim.kind or RevertKind.UNKNOWN
+        competitor = self.competitor_for(request, head)
+        if competitor:
+            return RevertKind.LOST_TO_COMPETITOR, f"{sim.reason}; {competitor}"
+        return kind, sim.reason
+
+    # ------------------------------------------------------------------ execute
+
+    def execute(self, request: ExecutionRequest) -> ExecutionResult:
+        """Simulate, and (unless read-only or dry-run) sign and send one liquidation."""
+        try:
+            return self._execute(request)
+        except ChainMismatch as exc:
+            return ExecutionResult(Status.BLOCKED, request.key, str(exc))
+        except NodeUnavailable as exc:
+            return self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
+
+    def _execute(self, request: ExecutionRequest) -> ExecutionResult:
+        self._check_chain()
+        journal = self.journal
+        if journal is not None:
+            blocked = self.blocked_reason()
+            if blocked:
+                return self._reject(request, Status.BLOCKED, blocked)
+            for intent in journal.intents_for_key(request.key):
+                if intent.is_open:
+                    return ExecutionResult(
+                        Status.IN_FLIGHT,
+                        request.key,
+                        f"intent {intent.id} is {intent.state}",
+                        intent_id=intent.id,
+                    )
+                if intent.state is IntentState.CONFIRMED:
+                    mined = [a.mined_block or 0 for a in journal.attempts(intent.id)]
+                    if max(mined, default=0) >= request.observed_block:
+                        return ExecutionResult(
+                            Status.ALREADY_DONE,
+                            request.key,
+                            f"intent {intent.id} liquidated it in block {max(mined)}, after "
+                            f"the decision's block {request.observed_block}",
+                            intent_id=intent.id,
+                        )
+            open_liquidations = [
+                i for i in journal.open_intents() if i.kind is IntentKind.LIQUIDATION
+            ]
+            if len(open_liquidations) >= self.config.max_in_flight:
+                return self._reject(
+                    request, Status.BUSY, f"{len(open_liquidations)} liquidations in flight"
+                )
+        head = self.node.head()
+        if head.number < self.highest_head:
+            return self._reject(
+                request,
+                Status.STALE_HEAD,
+                f"the node's head {head.number} is behind block {self.highest_head} seen before",
+            )
+        self.highest_head = head.number
+        if head.number < request.observed_block:
+            return self._reject(
+                request,
+                Status.STALE_HEAD,
+                f"the node's head {head.number} is older than the decision's block "
+                f"{request.observed_block}",
+            )
+        check: NonceCheck | None = None
+        if self.nonces is not None:
+            check = self.nonces.check()
+            if check.foreign:
+                return self._reject(request, Status.NONCE_CONFLICT, check.detail)
+            if check.gaps:
+                return self._reject(
+                    request, Status.BUSY, f"nonce holes {list(check.gaps)} are being healed"
+                )
+
+        if request.approval is not None:
+            waiting = self._ensure_allowance(request, head)
+            if waiting is not None:
+                return waiting
+
+        sim = simulate(
+            self.node,
+            sender=self.account,
+            to=request.to,
+            data=request.data,
+            value=request.value,
+            estimate=self.config.estimate_gas,
+        )
+        if not sim.ok:
+            kind, reason = self._classify(request, sim, head.number)
+            return self._reject(
+                request,
+                Status.SIMULATION_REVERTED,
+                f"{kind}: {reason}",
+                revert_kind=kind,
+            )
+        profit = _profit_from_return(request.route, sim.return_data)
+        if profit is not None and profit < request.min_profit:
+            return self._reject(
+                request,
+                Status.BELOW_MIN_PROFIT,
+                f"simulated profit {profit} < minimum {request.min_profit}",
+                simulated_profit=profit,
+                revert_kind=RevertKind.BELOW_MIN_PROFIT,
+            )
+        estimate = sim.gas_estimate or request.gas_limit
+        if estimate > self.config.max_gas_limit:
+            return self._reject(
+                request,
+                Status.GAS_LIMIT,
+                f"estimated gas {estimate} > max gas limit {self.config.max_gas_limit}",
+            )
+        gas = min(
+            max(request.gas_limit, -(-estimate * (10_000 + self.config.gas_margin_bps) // 10_000)),
+            self.config.max_gas_limit,
+        )
+        policy = self.config.fees
+        if request.max_fee_per_gas is not None:
+            policy = replace(
+                policy,
+                caps=FeeCaps(
+                    min(policy.caps.max_fee_per_gas, request.max_fee_per_gas),
+                    policy.caps.max_priority_fee_per_gas,
+                ),
+            )
+        predicted = predict_base_fee(head.base_fee, head.gas_used, head.gas_limit)
+        fees = initial_fees(predicted, request.priority_fee_per_gas, policy)
+        if isinstance(fees, FeeRefusal):
+            return self._reject(request, Status.FEES_OVER_CAP, fees.reason)
+        cost = fees.expected_cost(estimate, predicted)
+        if request.expected_profit_wei is not None and cost >= request.expected_profit_wei:
+            return self._reject(
+                request,
+                Status.GAS_EXCEEDS_PROFIT,
+                f"gas would cost {cost} wei, the expected profit is "
+                f"{request.expected_profit_wei} wei",
+                simulated_profit=profit,
+            )
+        balance = self.node.balance(self.account)
+        if balance < fees.worst_case_cost(gas) + request.value:
+            return self._reject(
+                request,
+                Status.NO_GAS_MONEY,
+                f"balance {balance} wei < {fees.worst_case_cost(gas)} wei for gas",
+            )
+        # Live: the journal's next nonce; dry-run and read-only: what the node would assign.
+        nonce = check.next_nonce if check is not None else self.node.nonce(self.account, "pending")
+        would_send = {
+            "from": self.account,
+            "to": request.to,
+            "data": "0x" + request.data.hex(),
+            "value": request.value,
+            "gas": gas,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            "nonce": nonce,
+            "chainId": self.config.chain_id,
+            "key": request.key,
+            "route": str(request.route),
+            "simulatedProfit": profit,
+            "expectedProfit": request.expected_profit,
+            "minProfit": request.min_profit,
+            "block": sim.block,
+        }
+        if self.manager is None or self.journal is None or check is None:
+            status = Status.DRY_RUN if self.config.dry_run else Status.READ_ONLY
+            self.out(json.dumps({"would_send": would_send}, sort_keys=True, default=str))
+            return ExecutionResult(
+                status,
+                request.key,
+                "not signed",
+                nonce=nonce,
+                fees=fees,
+                gas_limit=gas,
+                simulated_profit=profit,
+                would_send=would_send,
+            )
+
+        try:
+            intent = self.journal.add_intent(
+                key=request.key,
+                kind=IntentKind.LIQUIDATION,
+                path=str(request.route),
+                target=request.to,
+                calldata=request.data,
+                value=request.value,
+                gas_limit=gas,
+                observed_block=request.observed_block,
+                request=request.to_json(),
+            )
+        except DuplicateIntent as exc:
+            return ExecutionResult(Status.IN_FLIGHT, request.key, str(exc))
+        attempt, outcome = self.manager.send_original(
+            intent, nonce=check.next_nonce, gas=gas, fees=fees, head=head
+        )
+        status = Status.NOT_SENT if outcome.status is SendStatus.REJECTED else Status.SENT
+        log.info(
+            "%s %s: intent %d nonce %d %s (%s)",
+            status,
+            request.key,
+            intent.id,
+            attempt.nonce,
+            attempt.tx_hash,
+            outcome.status,
+        )
+        return ExecutionResult(
+            status,
+            request.key,
+            f"{outcome.status}: {outcome.detail}" if outcome.detail else str(outcome.status),
+            intent_id=intent.id,
+            tx_hash=attempt.tx_hash,
+            nonce=attempt.nonce,
+            fees=fees,
+            gas_limit=gas,
+            simulated_profit=profit,
+            would_send=would_send,
+        )
+
+    def _ensure_allowance(self, request: ExecutionRequest, head: Head) -> ExecutionResult | None:
+        """Approve the pool once (to max) before a DIRECT liquidation; None when approved."""
+        approval = request.approval
+        assert approval is not None
+        data = _ALLOWANCE + abi_encode(["address", "address"], [self.account, approval.spender])
+        allowance = int(
+            abi_decode(
+                ["uint256"], self.node.call({"to": approval.token, "data": "0x" + data.hex()})
+            )[0]
+        )
+        if allowance >= approval.amount:
+            return None
+        key = f"approve:{approval.token.lower()}:{approval.spender.lower()}"
+        if self.manager is None or self.journal is None:
+            return ExecutionResult(
+                Status.WAITING_FOR_APPROVAL,
+                request.key,
+                f"allowance {allowance} < {approval.amount}: an approval would be sent first",
+            )
+        for intent in self.journal.intents_for_key(key):
+            if intent.is_open:
+                return ExecutionResult(
+                    Status.WAITING_FOR_APPROVAL,
+                    request.key,
+                    f"approval intent {intent.id} is {intent.state}",
+                    intent_id=intent.id,
+                )
+        calldata = _APPROVE + abi_encode(["address", "uint256"], [approval.spender, MAX_UINT])
+        sim = simulate(
+            self.node,
+            sender=self.account,
+            to=approval.token,
+            data=calldata,
+            estimate=self.config.estimate_gas,
+        )
+        if not sim.ok:
+            return self._reject(
+                request, Status.SIMULATION_REVERTED, f"approval reverts: {sim.reason}"
+            )
+        predicted = predict_base_fee(head.base_fee, head.gas_used, head.gas_limit)
+        fees = initial_fees(predicted, request.priority_fee_per_gas, self.config.fees)
+        if isinstance(fees, FeeRefusal):
+            return self._reject(request, Status.FEES_OVER_CAP, fees.reason)
+        gas = -(-(sim.gas_estimate or 60_000) * (10_000 + self.config.gas_margin_bps) // 10_000)
+        check = self.nonces.check() if self.nonces is not None else None
+        assert check is not None
+        try:
+            intent = self.journal.add_intent(
+                key=key,
+                kind=IntentKind.APPROVE,
+                path="approve",
+                target=approval.token,
+                calldata=calldata,
+                value=0,
+                gas_limit=gas,
+                observed_block=head.number,
+                request={"key": key, "priority_fee_per_gas": str(request.priority_fee_per_gas)},
+            )
+        except DuplicateIntent as exc:
+            return ExecutionResult(Status.WAITING_FOR_APPROVAL, request.key, str(exc))
+        attempt, outcome = self.manager.send_original(
+            intent, nonce=check.next_nonce, gas=gas, fees=fees, head=head
+        )
+        return ExecutionResult(
+            Status.WAITING_FOR_APPROVAL,
+            request.key,
+            f"approval sent ({outcome.status})",
+            intent_id=intent.id,
+            tx_hash=attempt.tx_hash,
+            nonce=attempt.nonce,
+            fees=fees,
+        )
+
+    # ------------------------------------------------------------------ per block
+
+    def poll(self) -> list[Update]:
+        """Track everything in flight; heal nonce holes. Call once per new block."""
+        if self.manager is None or self.nonces is None or self.journal is None:
+            return []
+        try:
+            self._check_chain()
+            head = self.node.head()
+            if head.number < self.highest_head:
+                log.warning(
+                    "poll skipped: the node's head %d is behind block %d seen before",
+                    head.number,
+                    self.highest_head,
+                )
+                return []
+            self.highest_head = head.number
+            check = self.nonces.check()
+            updates = self.manager.tick(head)
+            for gap in check.gaps[:1]:
+                self._heal(gap, head)
+        except ChainMismatch:
+            return []
+        except NodeUnavailable as exc:
+            log.warning("poll skipped: %s", exc)
+            return []
+        return updates
+
+    def _heal(self, nonce: int, head: Head) -> None:
+        """Fill a nonce hole with a zero-value self-send, so that later nonces can be mined."""
+        assert self.manager is not None and self.journal is not None
+        predicted = predict_base_fee(head.base_fee, head.gas_used, head.gas_limit)
+        fees = initial_fees(predicted, self.config.heal_priority_fee_per_gas, self.config.fees)
+        if isinstance(fees, FeeRefusal):
+            self._record("fee_cap", f"cannot heal nonce {nonce}: {fees.reason}")
+            return
+        key = f"heal:{self.account.lower()}:{nonce}"
+        try:
+            intent = self.journal.add_intent(
+                key=key,
+                kind=IntentKind.HEAL,
+                path="heal",
+                target=self.account,
+                calldata=b"",
+                value=0,
+                gas_limit=CANCEL_GAS,
+                observed_block=head.number,
+                request={"key": key, "priority_fee_per_gas": str(fees.max_priority_fee_per_gas)},
+            )
+        except DuplicateIntent:
+            return
+        self._record("heal", f"nonce {nonce}: zero-value self-send")
+        self.manager.send_original(
+            intent, nonce=nonce, gas=CANCEL_GAS, fees=fees, head=head, fill_gap=True
+        )
+
+    def cancel(self, key: str, reason: str = "cancelled by the caller") -> Attempt | None:
+        """Cancel the in-flight intent for ``key`` (zero-value self-send at its nonce)."""
+        if self.manager is None or self.journal is None:
+            return None
+        head = self.node.head()
+        for intent in self.journal.intents_for_key(key):
+            if intent.is_open:
+                return self.manager.cancel(intent, head, reason)
+        return None
+
+
+def attempt_gas_limit(intent: Intent, receipt: Receipt, journal: Journal | None) -> int:
+    """The gas limit of the attempt that produced ``receipt``."""
+    if journal is not None:
+        attempt = journal.attempt_by_hash(receipt.tx_hash)
+        if attempt is not None:
+            return attempt.gas_limit
+    return intent.gas_limit
+
+
+class _Supervisor:
+    """The executor's answers to the transaction manager: keep or cancel, and what a
+    receipt means."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.x = executor
+
+    def review(self, intent: Intent, head: Head) -> Review:
+        priority = int(intent.request.get("priority_fee_per_gas", 0))
+        if intent.kind is not IntentKind.LIQUIDATION:
+            return Review(keep=True, priority_fee_per_gas=priority)
+        request = ExecutionRequest.from_json(intent.request)
+        try:
+            sim = simulate(
+                self.x.node,
+                sender=self.x.account,
+                to=intent.target,
+                data=intent.calldata,
+                value=intent.value,
+                estimate=False,
+            )
+        except NodeUnavailable as exc:
+            # Unsure: leave the transaction as it is (no bump, no cancel) this block.
+            return Review(keep=True, priority_fee_per_gas=0, max_gas_cost_wei=0, reason=str(exc))
+        if not sim.ok:
+            kind, reason = self.x._classify(request, sim, head.number)
+            return Review(keep=False, reason=f"{kind}: {reason}")
+        profit = _profit_from_return(request.route, sim.return_data)
+        if profit is not None and profit < request.min_profit:
+            return Review(keep=False, reason=f"simulated profit {profit} < {request.min_profit}")
+        return Review(
+            keep=True,
+            priority_fee_per_gas=priority,
+            max_gas_cost_wei=request.expected_profit_wei,
+        )
+
+    def _base_ledger(self, intent: Intent, outcome: str, detail: str) -> LedgerEntry:
+        r = intent.request
+        return LedgerEntry(
+            intent_id=intent.id,
+            opportunity_key=intent.opportunity_key,
+            kind=str(intent.kind),
+            path=intent.path,
+            outcome=outcome,
+            profit_asset=str(r.get("profit_asset", "")),
+            predicted_profit=int(r.get("expected_profit", 0)),
+            predicted_net_value=int(r.get("expected_net_value", 0)),
+            detail=detail,
+        )
+
+    def judge_replaced(self, intent: Intent, detail: str) -> LedgerEntry:
+        return self._base_ledger(intent, "replaced_by_other", detail)
+
+    def judge(self, intent: Intent, attempt: Attempt, receipt: Receipt) -> Verdict:
+        gas_paid = receipt.gas_paid
+        base = replace(
+            self._base_ledger(intent, "", ""),
+            gas_used=receipt.gas_used,
+            gas_paid_wei=gas_paid,
+            block_number=receipt.block_number,
+            tx_hash=receipt.tx_hash,
+        )
+        if attempt.kind is AttemptKind.CANCEL:
+            detail = f"cancelled by self-send in block {receipt.block_number}"
+            return Verdict(
+                IntentState.CANCELLED,
+                "cancelled",
+                detail,
+                replace(base, outcome="cancelled", gas_burnt_wei=gas_paid, detail=detail),
+            )
+        if intent.kind is not IntentKind.LIQUIDATION:
+            ok = receipt.status == 1
+            detail = (
+                f"{intent.kind} {'mined' if ok else 'reverted'} in block {receipt.block_number}"
+            )
+            return Verdict(
+                IntentState.CONFIRMED if ok else IntentState.FAILED,
+                str(intent.kind) if ok else "reverted",
+                detail,
+                replace(
+                    base,
+                    outcome=str(intent.kind) if ok else "reverted",
+                    gas_burnt_wei=0 if ok else gas_paid,
+                    detail=detail,
+                ),
+            )
+        request = ExecutionRequest.from_json(intent.request)
+        if receipt.status == 1 and self._liquidated(request, receipt):
+            realised = self._realised_profit(request, receipt)
+            detail = (
+                f"liquidated in block {receipt.block_number}: profit {realised} "
+                f"(predicted {request.expected_profit}), gas {gas_paid} wei"
+            )
+            return Verdict(
+                IntentState.CONFIRMED,
+                "liquidated",
+                detail,
+                replace(base, outcome="liquidated", realised_profit=realised, detail=detail),
+            )
+        if receipt.status == 1:
+            detail = (
+                f"mined with status 1 in block {receipt.block_number} but without the expected "
+                "LiquidationCall event"
+            )
+            outcome = "no_liquidation_event"
+        else:
+            kind, reason = self._why_reverted(request, intent, receipt)
+            outcome = f"reverted:{kind}"
+            detail = f"reverted in block {receipt.block_number}: {kind}: {reason}"
+        return Verdict(
+            IntentState.FAILED,
+            outcome,
+            detail,
+            replace(base, outcome=outcome, gas_burnt_wei=gas_paid, detail=detail),
+        )
+
+    def _liquidated(self, request: ExecutionRequest, receipt: Receipt) -> bool:
+        expected = request.expected_log
+        if expected is None:
+            return False
+        return any(
+            expected.matches(entry.address, entry.topics, entry.data) for entry in receipt.logs
+        )
+
+    def _realised_profit(self, request: ExecutionRequest, receipt: Receipt) -> int:
+        if request.route is Route.DIRECT:
+            expected = request.expected_log
+            for entry in receipt.logs:
+                if expected is not None and expected.matches(
+                    entry.address, entry.topics, entry.data
+                ):
+                    return int(abi_decode(["uint256"], entry.data[32:64])[0])
+            return 0
+        for entry in receipt.logs:
+            if entry.address.lower() == request.to.lower() and entry.topics[:1] == (
+                LIQUIDATED_TOPIC,
+            ):
+                _covered, seized, profit, _flash = abi_decode(
+                    ["uint256", "uint256", "uint256", "bool"], entry.data
+                )
+                return int(seized) if request.route is Route.INVENTORY else int(profit)
+        return 0
+
+    def _why_reverted(
+        self, request: ExecutionRequest, intent: Intent, receipt: Receipt
+    ) -> tuple[RevertKind, str]:
+        """Replay the call at the mined block (after it: close enough to name the cause)."""
+        competitor = self.x.competitor_for(request, receipt.block_number)
+        if competitor:
+            return RevertKind.LOST_TO_COMPETITOR, competitor
+        try:
+            sim = simulate(
+                self.x.node,
+                sender=self.x.account,
+                to=intent.target,
+                data=intent.calldata,
+                value=intent.value,
+                block=receipt.block_number,
+                estimate=False,
+            )
+        except NodeUnavailable as exc:
+            return RevertKind.UNKNOWN, f"replay failed: {exc}"
+        if sim.ok:
+            limit = attempt_gas_limit(intent, receipt, self.x.journal)
+            if receipt.gas_used * 10 >= limit * 9:
+                # It runs with more gas, and ours used (nearly) all of its own: a sub-call ran
+                # out and its caller kept the 1/64 it is owed, per call depth.
+                return RevertKind.OUT_OF_GAS, f"used {receipt.gas_used} of {limit} gas"
+            return RevertKind.UNKNOWN, "the replay at the mined block does not revert"
+        assert sim.reverted is not None
+        return classify(sim.reverted), sim.reason
+
+
+__all__ = [
+    "ChainMismatch",
+    "ExecutionResult",
+    "Executor",
+    "ExecutorConfig",
+    "Status",
+]
