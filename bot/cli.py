@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 from web3 import Web3
 
 from bot.chain.urls import redact_url
+
+if TYPE_CHECKING:
+    from bot.run.demo import DemoResult
 
 console = Console(stderr=False)
 err_console = Console(stderr=True)
@@ -26,54 +29,84 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--borrowers", default=24, show_default=True, help="Borrower positions to open.")
+@click.option("--borrowers", default=30, show_default=True, help="Borrower positions to open.")
 @click.option("--seed", default=7, show_default=True, help="Seed for the borrowers' positions.")
-def demo(borrowers: int, seed: int) -> None:
-    """Deploy the bundled market on an in-process chain (no node, no network) and show it."""
-    from bot.chain.embedded import embedded_chain
-    from bot.deploy.borrowers import open_positions, plan_borrowers
-    from bot.deploy.market import deploy_market
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def demo(borrowers: int, seed: int, as_json: bool) -> None:
+    """The whole bot against a market crash on an in-process chain (no node, no network)."""
+    import json
 
-    started = time.perf_counter()
-    chain = embedded_chain()
-    w3 = chain.w3
-    deployer = w3.eth.accounts[0]
-    with console.status("deploying the bundled market on eth-tester..."):
-        market = deploy_market(w3, deployer)
-    with console.status(f"opening {borrowers} borrower positions..."):
-        plans = plan_borrowers(market, borrowers, seed=seed)
-        accounts = open_positions(market, plans, deployer, seed=seed)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    table = Table(title="Bundled market on the embedded eth-tester chain")
-    for column in ("asset", "decimals", "price (USD)", "LTV", "liq. threshold", "bonus", "token"):
-        table.add_column(column)
-    for symbol, spec in market.specs.items():
+    from bot.run.demo import run_demo
+
+    if as_json:
+        result = run_demo(borrowers=borrowers, seed=seed)
+        click.echo(json.dumps(result.as_json(), indent=2))
+        return
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        result = run_demo(borrowers=borrowers, seed=seed, progress=progress)
+    print_demo(result)
+
+
+def _places(symbol: str) -> int:
+    return 4 if symbol in ("WETH", "WBTC") else 0
+
+
+def print_demo(result: DemoResult) -> None:
+    eth = Decimal(10**18)
+    table = Table(title=f"Liquidations (gas and profit in {result.numeraire})", show_footer=True)
+    table.add_column("block")
+    table.add_column("borrower", no_wrap=True)
+    table.add_column("path")
+    table.add_column("debt repaid", justify="right", no_wrap=True)
+    table.add_column("collateral seized", justify="right", no_wrap=True)
+    table.add_column("gas", justify="right", footer=f"{Decimal(result.gas_paid_wei) / eth:.5f}")
+    table.add_column("profit", justify="right", footer=f"{Decimal(result.profit_wei) / eth:.5f}")
+    for row in result.liquidations:
         table.add_row(
-            symbol,
-            str(spec.decimals),
-            f"{spec.price_usd:,}",
-            f"{spec.ltv / 100:.2f}%",
-            f"{spec.liquidation_threshold / 100:.2f}%",
-            f"{(spec.liquidation_bonus - 10_000) / 100:.2f}%",
-            market.deployment.token(symbol),
+            str(row.block),
+            row.user[:8] + "…",
+            row.path,
+            f"{row.debt_repaid:,.{_places(row.debt)}f} {row.debt}",
+            f"{row.collateral_seized:,.{_places(row.collateral)}f} {row.collateral}",
+            f"{Decimal(row.gas_paid_wei) / eth:.5f}",
+            f"{Decimal(row.profit_native_wei) / eth:.5f}",
         )
     console.print(table)
-
-    positions = Table(title=f"{len(accounts)} borrowers (first 10)")
-    for column in ("borrower", "collateral (USD)", "debt (USD)", "health factor"):
-        positions.add_column(column, justify="right")
-    for account in accounts[:10]:
-        data = market.pool.functions.getUserAccountData(account.address).call()
-        positions.add_row(
-            account.address,
-            f"{Decimal(data[0]) / 10**8:,.2f}",
-            f"{Decimal(data[1]) / 10**8:,.2f}",
-            f"{Decimal(data[5]) / 10**18:.4f}",
-        )
-    console.print(positions)
+    if result.left:
+        left = Table(title="Still liquidatable at the end, and why")
+        left.add_column("borrower")
+        left.add_column("health", justify="right")
+        left.add_column("reason")
+        for x in result.left:
+            left.add_row(x.user[:10] + "…", f"{Decimal(x.health_factor) / eth:.4f}", x.reason)
+        console.print(left)
+    if result.bad_debt:
+        bad = Table(title="Bad debt written off (socialised across suppliers)")
+        bad.add_column("borrower")
+        bad.add_column("amount", justify="right")
+        for user, symbol, amount in result.bad_debt:
+            bad.add_row(user[:10] + "…", f"{amount:,.4f} {symbol}")
+        console.print(bad)
     console.print(
-        f"deployed at block {market.deployment.deployment_block}, "
-        f"chain id {market.deployment.chain_id}, in {time.perf_counter() - started:.1f}s"
+        f"{len(result.liquidations)} liquidations of {result.borrowers} borrowers over "
+        f"{result.blocks} blocks; profit {Decimal(result.profit_wei) / eth:.5f} "
+        f"{result.numeraire} after {Decimal(result.gas_paid_wei) / eth:.5f} {result.numeraire} "
+        f"of gas; {result.reverted} reverted; {len(result.left)} left liquidatable; "
+        f"{len(result.bad_debt)} bad-debt write-offs; {result.seconds:.0f}s"
     )
 
 

@@ -12,12 +12,11 @@ from bot.chain.anvil import Anvil, free_port
 from bot.cli import cli
 
 
-def test_demo_deploys_and_shows_the_market() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--borrowers", "3"])
+def test_demo_prints_liquidations_and_a_summary() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--borrowers", "4"])
     assert result.exit_code == 0, result.output
-    for symbol in ("WETH", "WBTC", "USDC", "DAI"):
-        assert symbol in result.output
-    assert "3 borrowers" in result.output
+    assert "Liquidations (gas and profit in ETH)" in result.output
+    assert "liquidations of 6 borrowers" in result.output
 
 
 def test_deploy_to_anvil_writes_the_deployment(anvil: Anvil, tmp_path: Path) -> None:

@@ -67,6 +67,9 @@ class MarketSnapshot:
     symbols: Mapping[str, str] = field(default_factory=dict)
     reorg_depth: int = 0
     """Blocks rolled back to reach this one (0 when the chain simply grew)."""
+    gas_used: int = 0
+    gas_limit: int = 0
+    """This block's gas, from which EIP-1559 fixes the next block's base fee exactly."""
 
     @property
     def prices(self) -> Mapping[str, int]:

@@ -754,6 +754,8 @@ class Watcher:
             parent_hash=header.parent_hash,
             timestamp=header.timestamp,
             base_fee=header.base_fee,
+            gas_used=header.gas_used,
+            gas_limit=header.gas_limit,
             market=self.book.market_state(),
             oracle=dict(self.book.prices),
             pairs=tuple(self.book.pairs.values()),
