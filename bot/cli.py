@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sys
 from decimal import Decimal
@@ -16,6 +18,8 @@ from web3 import Web3
 from bot.chain.urls import redact_url
 
 if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.deploy.market import Market
     from bot.run.demo import DemoResult
 
 console = Console(stderr=False)
@@ -166,6 +170,115 @@ def deploy(rpc: str, out: Path, chain_id: int | None) -> None:
         market = deploy_market(w3, deployer)
     market.deployment.save(out)
     console.print(f"deployed; wrote {out} (pool {market.deployment.pool})")
+
+
+def _settings(config: Path | None) -> Settings:
+    from bot.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML configuration (LIQBOT_* environment variables override it).",
+)
+@click.option("--rpc", default=None, help="JSON-RPC URL (overrides chain.rpc_urls).")
+def run(config_path: Path | None, rpc: str | None) -> None:
+    """Run the bot against a chain until SIGINT/SIGTERM."""
+    from bot.observe.logs import setup_logging
+    from bot.run import live
+
+    if rpc is not None:
+        os.environ["LIQBOT_CHAIN__RPC_URLS"] = json.dumps([rpc])
+    settings = _settings(config_path)
+    setup_logging(settings.observe.log_format, settings.observe.log_level)
+    logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry URL paths
+    try:
+        sys.exit(live.run(settings))
+    except live.StartupError as exc:
+        raise click.ClickException(f"not started: {exc}") from None
+
+
+@cli.command()
+@click.option("--rpc", required=True, help="JSON-RPC URL of a chain you control (anvil).")
+@click.option(
+    "--deployment",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("deployment.json"),
+    show_default=True,
+)
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=None,
+    help="CSV of timestamped ETH/USD prices (default: the built-in crash).",
+)
+@click.option("--every", default=1, show_default=True, help="Use every Nth row of the CSV.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between steps.")
+@click.option("--borrowers", default=0, show_default=True, help="Open this many borrowers first.")
+@click.option("--competitor/--no-competitor", default=False, help="A rival liquidator too.")
+def scenario(
+    rpc: str,
+    deployment: Path,
+    prices: Path | None,
+    every: int,
+    interval: float,
+    borrowers: int,
+    competitor: bool,
+) -> None:
+    """Drive the bundled market on anvil: borrowers, a price path, arbitrage, a rival."""
+    import time as _time
+
+    from bot.deploy.borrowers import open_positions, plan_borrowers
+    from bot.deploy.market import Deployment, bind_market
+    from bot.run.scenario import CRASH, Competitor, MarketDriver, price_steps_from_csv
+
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
+    try:
+        dep = Deployment.load(deployment)
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"{deployment} does not exist: run `liqbot deploy` first"
+        ) from None
+    if w3.eth.chain_id != dep.chain_id:
+        raise click.ClickException(f"{deployment} is for chain {dep.chain_id}, the RPC is not")
+    market = bind_market(w3, dep)
+    operator = dep.deployer
+    if borrowers:
+        plans = plan_borrowers(market, borrowers, seed=11, health_range=(1.03, 1.4))
+        open_positions(market, plans, operator, seed=11)
+        console.print(f"opened {borrowers} borrower positions")
+    path = price_steps_from_csv(prices, every=every) if prices else list(CRASH)
+    rival = Competitor(market, list(w3.eth.accounts)[2], operator) if competitor else None
+    if rival is not None:
+        rival.fund()
+    driver = MarketDriver(market, operator)
+    for i, step in enumerate(driver.steps(path), start=1):
+        shown = ", ".join(f"{k} {v}" for k, v in step.prices.items())
+        console.print(f"step {i}/{len(path)}: {shown}")
+        if rival is not None:
+            for user in _liquidatable(market):
+                rival.liquidate(user, "WETH", "USDC")
+        _time.sleep(interval)
+    console.print(f"scenario done ({rival.liquidations if rival else 0} rival liquidations)")
+
+
+def _liquidatable(market: Market) -> list[str]:
+    """Borrowers below health 1, from the pool's Borrow events (a rival's simple scan)."""
+    users = {
+        log["args"]["onBehalfOf"]
+        for log in market.pool.events.Borrow().get_logs(
+            from_block=market.deployment.deployment_block
+        )
+    }
+    return [u for u in users if market.pool.functions.getUserAccountData(u).call()[5] < 10**18]
 
 
 def main() -> None:
