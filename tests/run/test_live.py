@@ -107,7 +107,6 @@ log_format = "json"
         )
         assert played.exit_code == 0, played.output
 
-        pool = bind(w3, "LendingPool", dep.pool)
         deadline = time.monotonic() + 30
         while metric(port, "liqbot_opportunities_taken_total") < 1:
             assert time.monotonic() < deadline, "the bot sent nothing"
