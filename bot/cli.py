@@ -207,6 +207,65 @@ def run(config_path: Path | None, rpc: str | None) -> None:
 
 
 @cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML configuration (LIQBOT_* environment variables override it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--limit", default=20, show_default=True, help="Positions at risk to show.")
+def status(config_path: Path | None, as_json: bool, limit: int) -> None:
+    """Positions at risk, balances, pending transactions and PnL (read-only)."""
+    from bot.run import live
+    from bot.run.status import collect
+
+    settings = _settings(config_path)
+    try:
+        report = collect(settings, limit=limit)
+    except live.StartupError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_json(), indent=2))
+        return
+    table = Table(title=f"Positions at risk at block {report.block} (profit in {report.numeraire})")
+    for column in ("borrower", "health", "collateral $", "debt $", "best liquidation", "profit"):
+        table.add_column(column, justify="right" if column != "best liquidation" else "left")
+    for row in report.at_risk:
+        best = row["best"]
+        what = (
+            "blocked: " + ", ".join(row["blocked_by"])
+            if row["blocked_by"]
+            else (f"{best['path']} {best['collateral']}/{best['debt']}" if best else "none pays")
+        )
+        table.add_row(
+            row["user"][:10] + "…",
+            f"{Decimal(row['health_factor']):.4f}",
+            f"{Decimal(row['collateral_usd']):,.0f}",
+            f"{Decimal(row['debt_usd']):,.0f}",
+            what,
+            f"{Decimal(best['expected_profit']):.5f}" if best else "",
+        )
+    console.print(table)
+    balances = Table(title="Balances")
+    balances.add_column("what")
+    balances.add_column("amount", justify="right")
+    for name, value in report.balances.items():
+        balances.add_row(name, value)
+    console.print(balances)
+    console.print(f"pending transactions: {len(report.pending)}")
+    for item in report.pending:
+        console.print(f"  {item['state']:<8} nonce {item['nonce']}  {item['key']}")
+    pnl = report.pnl
+    console.print(
+        f"PnL: {pnl['liquidations']} liquidations; gas paid "
+        f"{Decimal(pnl['gas_paid_wei']) / 10**18:.5f} ETH (burnt on failures "
+        f"{Decimal(pnl['gas_burnt_wei']) / 10**18:.5f}); realised {pnl['realised'] or 'nothing'}"
+    )
+
+
+@cli.command()
 @click.option("--rpc", required=True, help="JSON-RPC URL of a chain you control (anvil).")
 @click.option(
     "--deployment",

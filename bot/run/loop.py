@@ -52,6 +52,16 @@ class Strategy:
     max_per_block: int | None = None
 
 
+def valuation_for(deployment: Deployment, strategy: Strategy, market: MarketState) -> Valuation:
+    """Prices in the operator's numeraire; the native token is priced by its market asset."""
+    native_price = market.price(deployment.token(strategy.native_symbol))
+    symbol = strategy.numeraire_symbol
+    if symbol is None:
+        return Valuation(market, native_price)
+    asset = deployment.assets[symbol]
+    return Valuation(market, native_price, Numeraire(asset.token, asset.decimals))
+
+
 @dataclass(frozen=True, slots=True)
 class LeftAlone:
     """A liquidatable account the bot did not liquidate in a block, and why."""
@@ -130,13 +140,7 @@ class LiquidationLoop:
     # ------------------------------------------------------------------ valuation
 
     def valuation(self, market: MarketState) -> Valuation:
-        native_asset = self.deployment.token(self.strategy.native_symbol)
-        native_price = market.price(native_asset)
-        symbol = self.strategy.numeraire_symbol
-        if symbol is None:
-            return Valuation(market, native_price)
-        asset = self.deployment.assets[symbol]
-        return Valuation(market, native_price, Numeraire(asset.token, asset.decimals))
+        return valuation_for(self.deployment, self.strategy, market)
 
     def inventory(self) -> dict[str, int]:
         """Token balances of the liquidator contract (what the inventory paths can spend)."""

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,17 @@ log_format = "json"
     assert len(sent) >= len(ours)
     assert len({e["tx_hash"] for e in sent}) == len(sent)
     assert BOT_KEY not in output and BOT_KEY[2:] not in output
+
+    # `liqbot status` reads the same chain and the journal the bot left, beside it.
+    shown = CliRunner().invoke(cli, ["status", "--config", str(config), "--json"])
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.output)
+    assert (
+        status["pnl"]["liquidations"] == len([e for e in ours if e["transactionHash"]])
+        or status["pnl"]["liquidations"] >= 1
+    )
+    assert status["balances"]["owner"] == bot.address
+    for row in status["at_risk"]:
+        assert Decimal(row["health_factor"]) < Decimal("1.06")
+    table = CliRunner().invoke(cli, ["status", "--config", str(config)])
+    assert table.exit_code == 0 and "Positions at risk" in table.output
