@@ -144,10 +144,8 @@ log_format = "json"
     shown = CliRunner().invoke(cli, ["status", "--config", str(config), "--json"])
     assert shown.exit_code == 0, shown.output
     status = json.loads(shown.output)
-    assert (
-        status["pnl"]["liquidations"] == len([e for e in ours if e["transactionHash"]])
-        or status["pnl"]["liquidations"] >= 1
-    )
+    # Confirmed liquidations (the last may still wait for its confirmation at SIGTERM).
+    assert 1 <= status["pnl"]["liquidations"] <= len(ours)
     assert status["balances"]["owner"] == bot.address
     for row in status["at_risk"]:
         assert Decimal(row["health_factor"]) < Decimal("1.06")
