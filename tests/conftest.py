@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -8,6 +9,17 @@ from web3 import Web3
 from bot.chain.anvil import Anvil
 from bot.chain.embedded import EmbeddedChain, embedded_chain
 from bot.deploy.market import Market, deploy_market
+
+
+@pytest.fixture(autouse=True)
+def _isolated_liqbot_logger() -> Iterator[None]:
+    """`setup_logging` (called by the CLI) installs a handler on the ``liqbot`` logger and
+    stops propagation; put the logger back so that later tests' caplog still sees records."""
+    log = logging.getLogger("liqbot")
+    saved = (list(log.handlers), log.propagate, log.level)
+    yield
+    log.handlers[:] = saved[0]
+    log.propagate, log.level = saved[1], saved[2]
 
 
 @pytest.fixture

@@ -49,9 +49,9 @@ def _plain(value: Any) -> Any:
 
 class _ScrubFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(str(record.msg))
-        if record.args:
-            record.args = tuple(scrub(str(a)) for a in record.args)
+        # Format first (the arguments keep their types for %d and friends), then scrub.
+        record.msg = scrub(record.getMessage())
+        record.args = None
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             record.fields = {k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()}

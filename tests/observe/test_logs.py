@@ -27,3 +27,13 @@ def test_registered_secrets_are_scrubbed() -> None:
     out = stream.getvalue()
     assert secret not in out and secret[2:] not in out
     assert "<redacted>" in out
+
+
+def test_plain_log_lines_with_format_arguments_survive_scrubbing() -> None:
+    import logging
+
+    stream = io.StringIO()
+    setup_logging("json", "INFO", stream=stream)
+    logging.getLogger("liqbot.test").info("nonce %d at %s", 7, "0xabc")
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["message"] == "nonce 7 at 0xabc"
