@@ -128,7 +128,6 @@ log_format = "json"
             output, _ = proc.communicate()
             pytest.fail(f"the bot did not stop on SIGTERM:\n{output[-3000:]}")
     assert proc.returncode == 0, output[-3000:]
-    Path("/tmp/live_bot_output.txt").write_text(output)
     events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     names = [e["event"] for e in events]
     assert "started" in names and names[-1] == "stopped"
