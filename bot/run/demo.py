@@ -36,15 +36,15 @@ from bot.run.scenario import CRASH, MarketDriver, PriceStep
 from bot.watch.watcher import Watcher, WatcherConfig
 
 GWEI = 10**9
-SETTLE_BLOCKS = 8
+SETTLE_BLOCKS = 25
 """At most this many blocks after the crash, until two pass with nothing to do."""
 
 THIN_PAIRS: tuple[PairSpec, ...] = (
-    PairSpec("WETH", "USDC", 600_000),
-    PairSpec("WBTC", "USDC", 300_000),
-    PairSpec("WETH", "DAI", 300_000),
-    PairSpec("WBTC", "WETH", 300_000),
-    PairSpec("DAI", "USDC", 300_000),
+    PairSpec("WETH", "USDC", 1_500_000),
+    PairSpec("WBTC", "USDC", 800_000),
+    PairSpec("WETH", "DAI", 800_000),
+    PairSpec("WBTC", "WETH", 800_000),
+    PairSpec("DAI", "USDC", 800_000),
 )
 """Shallow pools: a large liquidation moves the price, so size matters."""
 

@@ -29,7 +29,7 @@ def test_the_demo_liquidates_at_a_profit(demo: DemoResult) -> None:
 
 
 def test_nothing_profitable_is_left_behind(demo: DemoResult) -> None:
-    allowed = ("dust:", "unprofitable:", "bad debt:", "deferred:", "blocked:")
+    allowed = ("dust:", "unprofitable:", "bad debt:", "blocked:")
     for left in demo.left:
         assert left.reason.startswith(allowed), left
         assert left.health_factor < 10**18
