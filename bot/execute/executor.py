@@ -450,7 +450,10 @@ class Executor:
             estimate=self.config.estimate_gas,
         )
         if not sim.ok:
-            kind, reason = self._classify(request, sim, head.number)
+            # The revert may come from a block mined after ``head`` was read: look for a
+            # competitor up to the newest head, not just the one the decision started from.
+            latest = max(head.number, self.node.head().number)
+            kind, reason = self._classify(request, sim, latest)
             return self._reject(
                 request,
                 Status.SIMULATION_REVERTED,

@@ -208,6 +208,8 @@ def _rival_liquidates(sc: Scenario, user: str, tip: int) -> str:
             "gas": 1_000_000,
         }
     )
+    if sc.w3.provider.make_request("anvil_getAutomine", []).get("result"):  # type: ignore[arg-type]
+        sc.w3.eth.wait_for_transaction_receipt(tx)  # mined: not merely accepted
     return "0x" + bytes(tx).hex()
 
 
