@@ -172,6 +172,15 @@ def deploy(rpc: str, out: Path, chain_id: int | None) -> None:
     console.print(f"deployed; wrote {out} (pool {market.deployment.pool})")
 
 
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML configuration (LIQBOT_* environment variables override it).",
+)
+
+
 def _settings(config: Path | None) -> Settings:
     from bot.config import ConfigError, load_settings
 
@@ -182,13 +191,7 @@ def _settings(config: Path | None) -> Settings:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML configuration (LIQBOT_* environment variables override it).",
-)
+@config_option
 @click.option("--rpc", default=None, help="JSON-RPC URL (overrides chain.rpc_urls).")
 def run(config_path: Path | None, rpc: str | None) -> None:
     """Run the bot against a chain until SIGINT/SIGTERM."""
@@ -207,13 +210,7 @@ def run(config_path: Path | None, rpc: str | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="TOML configuration (LIQBOT_* environment variables override it).",
-)
+@config_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--limit", default=20, show_default=True, help="Positions at risk to show.")
 def status(config_path: Path | None, as_json: bool, limit: int) -> None:
