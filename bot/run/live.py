@@ -107,7 +107,7 @@ def check_chain_ids(settings: Settings) -> None:
             )
 
 
-def strategy_from(settings: Settings) -> Strategy:
+def strategy_from(settings: Settings, deployment: Deployment) -> Strategy:
     ex = settings.execution
     paths = {
         "flash": (ExecutionPath.FLASH,),
@@ -115,9 +115,10 @@ def strategy_from(settings: Settings) -> Strategy:
         "auto": (ExecutionPath.FLASH, ExecutionPath.INVENTORY_SWAP, ExecutionPath.INVENTORY),
     }[ex.mode]
     numeraire = None if ex.numeraire == "native" else ex.numeraire
+    unit = 10**18 if numeraire is None else 10 ** deployment.assets[numeraire].decimals
     return Strategy(
         decision=DecisionConfig(
-            min_profit=0,  # set once the numeraire's unit is known, in build()
+            min_profit=int(ex.min_profit * unit),
             bid=BidPolicy(
                 profit_share_bps=ex.priority_fee_share_bps,
                 max_fee_per_gas=_gwei(ex.max_fee_gwei),
@@ -128,7 +129,7 @@ def strategy_from(settings: Settings) -> Strategy:
     )
 
 
-def build(settings: Settings, *, stop: threading.Event | None = None) -> LiveBot:
+def build(settings: Settings) -> LiveBot:
     deployment = load_deployment(settings)
     if settings.execution.numeraire not in ("native", *deployment.assets):
         raise StartupError(
@@ -177,19 +178,7 @@ def build(settings: Settings, *, stop: threading.Event | None = None) -> LiveBot
             log_chunk=watch.log_chunk,
         ),
     )
-    strategy = strategy_from(settings)
-    unit = (
-        10**18
-        if strategy.numeraire_symbol is None
-        else 10 ** deployment.assets[strategy.numeraire_symbol].decimals
-    )
-    decision = strategy.decision
-    strategy = Strategy(
-        decision=DecisionConfig(
-            min_profit=int(ex.min_profit * unit), bid=decision.bid, paths=decision.paths
-        ),
-        numeraire_symbol=strategy.numeraire_symbol,
-    )
+    strategy = strategy_from(settings, deployment)
     metrics = Metrics()
     server = None
     if settings.observe.metrics_port is not None:
@@ -207,7 +196,7 @@ def run(settings: Settings) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    bot = build(settings, stop=stop)
+    bot = build(settings)
     try:
         event(
             "started",

@@ -95,7 +95,7 @@ def collect(settings: Settings, limit: int = 20) -> Status:
         rpc, protocol, WatcherConfig(margin=WAD * settings.watch.margin_bps // 10_000)
     )
     snapshot = watcher.sync()
-    strategy = strategy_from(settings)
+    strategy = strategy_from(settings, deployment)
     w3 = Web3(Web3.HTTPProvider(settings.chain.rpc_urls[0], request_kwargs={"timeout": 30}))
     gas = LearningGasTable.calibrated().table
     valuation = valuation_for(deployment, strategy, snapshot.market)
