@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from web3 import Web3
 
@@ -23,8 +24,15 @@ from bot.execute import ExecutionResult, Executor, Status, Update, request_from_
 from bot.execute.request import opportunity_key
 from bot.model.gas import GasTable, next_base_fee
 from bot.model.health import account_data
+from bot.model.liquidation import LiquidationReverted
 from bot.model.profit import Numeraire, Valuation
-from bot.model.ranking import DecisionConfig, Opportunity, plan_block, price_opportunity
+from bot.model.ranking import (
+    DecisionConfig,
+    Opportunity,
+    plan_block,
+    price_opportunity,
+    rank_accounts,
+)
 from bot.model.sizing import PairBook, size_account
 from bot.model.types import Account, ExecutionPath, MarketState
 from bot.observe.logs import event
@@ -203,18 +211,30 @@ class LiquidationLoop:
             else snapshot.base_fee
         )
         inventory = self.inventory()
-        plan = plan_block(
-            market,
-            [a.account for a in accounts],
-            snapshot.timestamp,
-            pairs=snapshot.pairs,
-            valuation=valuation,
-            gas_table=self.gas_table,
-            base_fee=base_fee,
-            inventory=inventory,
-            config=self.strategy.decision,
-            max_liquidations=self.strategy.max_per_block,
-        )
+        common: dict[str, Any] = {
+            "pairs": snapshot.pairs,
+            "valuation": valuation,
+            "gas_table": self.gas_table,
+            "base_fee": base_fee,
+            "inventory": inventory,
+            "config": self.strategy.decision,
+        }
+        try:
+            plan = plan_block(
+                market,
+                [a.account for a in accounts],
+                snapshot.timestamp,
+                max_liquidations=self.strategy.max_per_block,
+                **common,
+            )
+        except LiquidationReverted as exc:
+            # Chaining liquidations ran a reserve out of cash in the model: plan each
+            # account on the block's own state instead (the executor's simulation decides).
+            event("plan_fallback", block=snapshot.block_number, reason=type(exc).__name__)
+            plan = rank_accounts(
+                market, [a.account for a in accounts], snapshot.timestamp, **common
+            )
+            plan = plan[: self.strategy.max_per_block]
         report.planned = plan
         report.decided_at = time.monotonic()
         if self.metrics is not None:
