@@ -337,6 +337,104 @@ def _liquidatable(market: Market) -> list[str]:
     return [u for u in users if market.pool.functions.getUserAccountData(u).call()[5] < 10**18]
 
 
+@cli.command()
+@click.option("--rpc", "rpc_urls", required=True, multiple=True, help="JSON-RPC URL(s).")
+@click.option(
+    "--deployment",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=Path("deployment.json"),
+    show_default=True,
+)
+@click.option("--from", "first", type=int, required=True, help="First block to record.")
+@click.option("--to", "last", type=int, required=True, help="Last block to record.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--checkpoint-every", default=1000, show_default=True, help="Blocks per checkpoint.")
+def record(
+    rpc_urls: tuple[str, ...],
+    deployment: Path,
+    first: int,
+    last: int,
+    out: Path,
+    checkpoint_every: int,
+) -> None:
+    """Record blocks, logs and state checkpoints into SQLite (resumable)."""
+    from bot.chain.rpc import RpcFailure
+    from bot.record import RecordingError
+    from bot.record import record as record_blocks
+
+    try:
+        summary = record_blocks(
+            list(rpc_urls), deployment, first, last, out, checkpoint_every=checkpoint_every
+        )
+    except (RecordingError, RpcFailure, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(summary)
+
+
+@cli.command()
+@click.argument(
+    "recording", required=False, type=click.Path(dir_okay=False, path_type=Path, exists=True)
+)
+@click.option(
+    "--price-csv",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=None,
+    help="Replay a CSV price path over a documented book of borrowers instead.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=None,
+    help="TOML with a [backtest] table (assumptions).",
+)
+@click.option("--sweep", "grid", default=None, help='e.g. "min_profit_usd=0,50;latency_blocks=1,2"')
+@click.option("--report-json", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--report-html", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def backtest(
+    recording: Path | None,
+    price_csv: Path | None,
+    config_path: Path | None,
+    grid: str | None,
+    report_json: Path | None,
+    report_html: Path | None,
+    as_json: bool,
+) -> None:
+    """What the bot would have done over recorded blocks (or a price path), and what it missed."""
+    import dataclasses
+
+    from bot import backtest as bt
+    from bot.model.gas import DEFAULT_GAS
+    from bot.run.gas import LearningGasTable
+
+    source = price_csv or recording
+    if source is None:
+        raise click.UsageError("give a recording (FILE.sqlite) or --price-csv FILE.csv")
+    try:
+        config = bt.load_config(config_path)
+        if dict(config.gas) == dict(DEFAULT_GAS):  # not set by the operator: measured gas
+            config = dataclasses.replace(config, gas=dict(LearningGasTable.calibrated().table.gas))
+        if price_csv is not None:
+            result = bt.run_price_path(price_csv, config)
+        else:
+            assert recording is not None
+            result = bt.run_backtest(recording, config)
+        rows = bt.sweep(source, config, bt.parse_grid(grid)) if grid else None
+    except (bt.BacktestConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if rows is not None:
+        result.sweep = rows
+    if report_json or report_html:
+        bt.write_report(result, report_json, report_html)
+    if as_json:
+        click.echo(json.dumps(bt.result_to_json(result), indent=2, default=str))
+        return
+    console.print(bt.summary_table(result))
+    if rows:
+        console.print(bt.sweep_table(rows))
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=True)

@@ -59,3 +59,36 @@ def test_deploy_rejects_a_malformed_key_without_echoing_it(
     assert result.exit_code != 0
     assert "LIQBOT_DEPLOYER_KEY is not a valid private key" in result.output
     assert key not in result.output
+
+
+REAL_PRICES = (
+    Path(__file__).resolve().parents[2] / "shared/data/real/oracle/rai_fsm_eth_usd/states.csv"
+)
+
+
+@pytest.mark.skipif(not REAL_PRICES.exists(), reason="shared/ real data not beside the repo")
+def test_backtest_on_the_real_eth_crash_writes_reports(tmp_path: Path) -> None:
+    config = tmp_path / "backtest.toml"
+    config.write_text(
+        "[backtest.price_path]\nfrom_block = 12461000\nto_block = 12466000\nborrowers = 300\n"
+    )
+    html, report = tmp_path / "report.html", tmp_path / "report.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "backtest", "--price-csv", str(REAL_PRICES), "--config", str(config), "--json",
+            "--report-html", str(html), "--report-json", str(report),
+            "--sweep", "latency_blocks=1,3",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert json.loads(report.read_text()).keys() == data.keys()
+    assert "<svg" in html.read_text()
+    assert len(data["sweep"]) == 2
+
+
+def test_backtest_needs_a_source() -> None:
+    result = CliRunner().invoke(cli, ["backtest"])
+    assert result.exit_code != 0
+    assert "give a recording" in result.output
