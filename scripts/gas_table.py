@@ -24,6 +24,7 @@ from bot.chain.contracts import send_signed, transact
 from bot.chain.embedded import embedded_chain
 from bot.deploy.borrowers import BorrowerPlan, open_positions
 from bot.deploy.market import MAX_UINT, Market, deploy_market
+from bot.model.amm import get_amount_out
 
 
 @contextmanager
@@ -131,7 +132,7 @@ def measure(w3: Web3) -> dict[str, int]:
     usdc_is_0 = pair.functions.token0().call() == usdc
     amount_in = market.units("USDC", 1_000)
     r_in, r_out = (reserves[0], reserves[1]) if usdc_is_0 else (reserves[1], reserves[0])
-    out = amount_in * 997 * r_out // (r_in * 1000 + amount_in * 997)
+    out = get_amount_out(amount_in, r_in, r_out)
     transact(w3, market.token("USDC").functions.transfer(pair.address, amount_in), liquidator)
     gas["AMM swap (pair)"] = transact(
         w3,

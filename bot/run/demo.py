@@ -25,7 +25,7 @@ from bot.chain.contracts import wait_ok
 from bot.chain.embedded import embedded_chain
 from bot.chain.rpc import RpcClient
 from bot.deploy.borrowers import open_positions, plan_borrowers
-from bot.deploy.market import DEFAULT_ASSETS, Market, PairSpec, deploy_market
+from bot.deploy.market import Market, PairSpec, deploy_market
 from bot.execute import Executor, ExecutorConfig, FeeCaps, FeePolicy, StartupConfig
 from bot.execute.keys import Signer
 from bot.model.profit import NATIVE_UNIT
@@ -234,7 +234,7 @@ def _result(market: Market, loop: LiquidationLoop) -> DemoResult:
     w3 = market.w3
     dep = market.deployment
     result = DemoResult(numeraire="ETH")
-    units = {spec.symbol: Decimal(10**spec.decimals) for spec in DEFAULT_ASSETS}
+    units = {symbol: Decimal(10**a.decimals) for symbol, a in dep.assets.items()}
     pool = market.pool
     for entry in loop.executor.ledger():
         if entry.kind != "liquidation":

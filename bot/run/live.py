@@ -107,6 +107,25 @@ def check_chain_ids(settings: Settings) -> None:
             )
 
 
+def watcher_for(
+    settings: Settings, deployment: Deployment
+) -> tuple[RpcClient, AavePoolAdapter, Watcher]:
+    """The RPC client, protocol adapter and watcher the configuration describes."""
+    rpc = RpcClient(list(settings.chain.rpc_urls))
+    protocol = AavePoolAdapter.from_deployment(deployment)
+    watch = settings.watch
+    watcher = Watcher(
+        rpc,
+        protocol,
+        WatcherConfig(
+            margin=WAD * watch.margin_bps // 10_000,
+            reconcile_every=watch.reconcile_every,
+            log_chunk=watch.log_chunk,
+        ),
+    )
+    return rpc, protocol, watcher
+
+
 def strategy_from(settings: Settings, deployment: Deployment) -> Strategy:
     ex = settings.execution
     paths = {
@@ -166,18 +185,7 @@ def build(settings: Settings) -> LiveBot:
         )
     except Exception as exc:
         raise StartupError(f"{type(exc).__name__}: {exc}") from None
-    rpc = RpcClient(list(settings.chain.rpc_urls))
-    protocol = AavePoolAdapter.from_deployment(deployment)
-    watch = settings.watch
-    watcher = Watcher(
-        rpc,
-        protocol,
-        WatcherConfig(
-            margin=WAD * watch.margin_bps // 10_000,
-            reconcile_every=watch.reconcile_every,
-            log_chunk=watch.log_chunk,
-        ),
-    )
+    rpc, protocol, watcher = watcher_for(settings, deployment)
     strategy = strategy_from(settings, deployment)
     metrics = Metrics()
     server = None

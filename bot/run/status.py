@@ -16,16 +16,13 @@ from typing import Any
 from web3 import Web3
 
 from bot.chain.artifacts import abi_of
-from bot.chain.rpc import RpcClient
 from bot.config import Settings
 from bot.model.gas import next_base_fee
 from bot.model.ranking import best_for_account
 from bot.model.sizing import PairBook
-from bot.protocols.aave_pool import AavePoolAdapter
 from bot.run.gas import LearningGasTable
-from bot.run.live import check_chain_ids, load_deployment, strategy_from
+from bot.run.live import check_chain_ids, load_deployment, strategy_from, watcher_for
 from bot.run.loop import valuation_for
-from bot.watch.watcher import Watcher, WatcherConfig
 
 WAD = 10**18
 BASE = Decimal(10**8)
@@ -89,11 +86,7 @@ def read_journal(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def collect(settings: Settings, limit: int = 20) -> Status:
     deployment = load_deployment(settings)
     check_chain_ids(settings)
-    rpc = RpcClient(list(settings.chain.rpc_urls))
-    protocol = AavePoolAdapter.from_deployment(deployment)
-    watcher = Watcher(
-        rpc, protocol, WatcherConfig(margin=WAD * settings.watch.margin_bps // 10_000)
-    )
+    _rpc, _protocol, watcher = watcher_for(settings, deployment)
     snapshot = watcher.sync()
     strategy = strategy_from(settings, deployment)
     w3 = Web3(Web3.HTTPProvider(settings.chain.rpc_urls[0], request_kwargs={"timeout": 30}))
