@@ -19,6 +19,7 @@ from bot.model.ranking import ALL_PATHS
 from bot.model.types import ExecutionPath
 
 SAME_BLOCK_RULES = ("win", "lose", "priority")
+AMM_RULES = ("auto", "recorded", "reactive")
 GWEI = 10**9
 
 
@@ -98,6 +99,13 @@ class BacktestConfig:
     to_block: int | None = None
     base_fee_gwei: Decimal | None = None
     """A fixed base fee instead of the headers' (recordings of pre-London blocks)."""
+    amm: str = "auto"
+    """Where the AMM pairs the bot trades through come from, block after block: ``recorded``
+    (the recording's ``Sync`` events; the bot's own swaps count only inside their block),
+    ``reactive`` (the engine's own pairs: the bot's swaps stay in them, and every block ends
+    with the model's arbitrage to the oracle price, :func:`bot.model.amm.arbitrage_swap`;
+    only for recordings whose pairs follow that rule: price-path and synthetic runs) or
+    ``auto`` (reactive for a price path, recorded otherwise)."""
     price_path: PricePathConfig = field(default_factory=PricePathConfig)
 
     def __post_init__(self) -> None:
@@ -106,6 +114,8 @@ class BacktestConfig:
             problems.append("latency_blocks must be at least 1")
         if self.same_block not in SAME_BLOCK_RULES:
             problems.append(f"same_block must be one of {', '.join(SAME_BLOCK_RULES)}")
+        if self.amm not in AMM_RULES:
+            problems.append(f"amm must be one of {', '.join(AMM_RULES)}")
         if not 0 <= self.profit_share_bps <= 10_000:
             problems.append("profit_share_bps must be between 0 and 10000")
         if self.max_fee_gwei <= 0:
@@ -166,7 +176,14 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return tuple(ExecutionPath(str(p)) for p in value)
         if name == "inventory":
             return {str(k): int(v) for k, v in dict(value).items()}
-        if name in ("same_block", "native_symbol", "price_column", "block_column", "time_column"):
+        if name in (
+            "same_block",
+            "amm",
+            "native_symbol",
+            "price_column",
+            "block_column",
+            "time_column",
+        ):
             return str(value)
         return int(value)
     except (ValueError, TypeError, InvalidOperation) as exc:

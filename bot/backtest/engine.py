@@ -14,7 +14,10 @@ cannot be repaid, a profit below the guard it was sent with, a base fee above it
 The recording goes on as it happened, so a liquidation the bot makes is kept as an *overlay*
 on that one account (its positions after the bot's liquidation) until the chain next changes
 that account; the chain's own later liquidation of it is then counted as pre-empted by the
-bot. Every ``LiquidationCall`` the chain recorded is accounted for: pre-empted by the bot, or
+bot. The AMM pairs follow the recording as well (``amm = "recorded"``), or, where the
+recording's pairs move only by the model's arbitrage (a price path: ``reactive``), are the
+engine's own: the bot's swaps stay in them and each block ends with that arbitrage.
+Every ``LiquidationCall`` the chain recorded is accounted for: pre-empted by the bot, or
 done by others, with their profit and the reason the bot did not get there first.
 
 An *opportunity* is a run of consecutive blocks in which an account is liquidatable. It is
@@ -28,14 +31,14 @@ import math
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from bot.backtest.config import BacktestConfig
 from bot.backtest.source import BlockState, RecordedSource
-from bot.model.amm import after_swap
+from bot.model.amm import after_swap, arbitrage_swap
 from bot.model.fixed_point import BASE_UNIT, WAD
 from bot.model.gas import GasTable, next_base_fee
 from bot.model.health import AccountData, account_data
@@ -113,6 +116,8 @@ class BotLiquidation:
     gas_usd: float
     race: str = ""
     bad_debt_usd: float = 0.0
+    pair_reserves: tuple[int, int] | None = None
+    """The pair's (reserve0, reserve1) its swap met (None when the path swaps nothing)."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,23 @@ class BacktestResult:
     sweep: list[dict[str, Any]] = field(default_factory=list)
 
 
+AMM_KINDS = ("price-path", "synthetic")
+"""Recordings written by :mod:`bot.backtest.synthetic`: their pairs move only by the model's
+arbitrage to the oracle price, so the engine can play that rule on its own pairs."""
+
+
+def reactive_amm(config: BacktestConfig, kind: str) -> bool:
+    """Whether the engine carries its own pairs (``amm``) for a recording of ``kind``."""
+    if config.amm == "auto":
+        return kind == "price-path"
+    if config.amm == "reactive" and kind not in AMM_KINDS:
+        raise ValueError(
+            f"amm = 'reactive' needs a recording whose pairs follow the model's arbitrage (a "
+            f"price-path or synthetic run); this one is from {kind!r}: use amm = 'recorded'"
+        )
+    return config.amm == "reactive"
+
+
 def assumptions(config: BacktestConfig, mode: str = "recording") -> list[str]:
     """The assumptions of a run, in words (they go into every report)."""
     gas = ", ".join(f"{p}: {config.gas[p]:,} gas" for p in config.paths)
@@ -272,7 +294,14 @@ def assumptions(config: BacktestConfig, mode: str = "recording") -> list[str]:
         f"A transaction that reverts where it lands costs {config.reverted_gas:,} gas"
         + (" (a private relay that drops reverts)." if config.reverted_gas == 0 else "."),
         "A liquidation by the bot changes the liquidated account (an overlay) until the "
-        "chain next changes it; reserves and AMM pairs follow the recording.",
+        "chain next changes it; reserves follow the recording"
+        + (
+            "; AMM pairs are the engine's own: the bot's swaps stay in them, and every block "
+            "ends with the arbitrage to the oracle price (after the bot's transactions and the "
+            "price update), which leaves the swaps' fees in the pairs."
+            if config.amm == "reactive" or (config.amm == "auto" and mode == "price-path")
+            else "; AMM pairs follow the recording (the bot's swaps count within their block)."
+        ),
         "Others' profit: collateral received minus debt repaid at the oracle prices at the end "
         "of the block, minus the transaction's gas (shared among its liquidations).",
         f"Screening: an account whose positions and prices did not change is re-sized at "
@@ -287,7 +316,7 @@ def assumptions(config: BacktestConfig, mode: str = "recording") -> list[str]:
         out.append(
             "Price path: a synthetic, documented book of borrowers on the bundled market's "
             "parameters; the bot is the only liquidator; AMM pairs are arbitraged to the "
-            "oracle price at every price update."
+            "oracle price at every price update (and, reactive, after the bot's swaps)."
         )
     return out
 
@@ -377,6 +406,12 @@ class Engine:
         self.last = config.to_block if config.to_block is not None else 2**63
         self._last_point: dict[str, Any] = {}
         self._deferred: list[_Pending] = []
+        self.reactive = reactive_amm(config, source.info.kind)
+        self.amm: dict[str, PairReserves] = {}
+        """Reactive mode: the engine's own pairs (by address), the bot's swaps included."""
+        self.amm_version = 0
+        """Bumped whenever a pair of :attr:`amm` changes (sizings made before are stale)."""
+        self._aligned: dict[str, tuple[PairReserves, int, int]] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -417,8 +452,47 @@ class Engine:
     def in_window(self, block: int) -> bool:
         return self.first <= block <= self.last
 
+    def pairs(self) -> tuple[PairReserves, ...]:
+        """The AMM pairs now: the engine's own in reactive mode, else the recording's."""
+        if self.reactive:
+            return tuple(self.amm.values())
+        return self.source.pairs()
+
+    def _pair_map(self) -> dict[frozenset[str], PairReserves]:
+        return {frozenset((p.token0, p.token1)): p for p in self.pairs()}
+
+    def _carry(self, pairs: Mapping[frozenset[str], PairReserves]) -> None:
+        """Keep the pairs the bot's transactions left (reactive mode)."""
+        if not self.reactive:
+            return
+        for pair in pairs.values():
+            if self.amm.get(pair.pair) != pair:
+                self.amm[pair.pair] = pair
+                self.amm_version += 1
+
+    def _arbitrage(self) -> None:
+        """The block ends with each pair traded back to the oracle price by one swap that
+        pays the fee: the synthetic recording's rule (and the re-enactment's arbitrageur),
+        played on the engine's own pairs, which hold the bot's swaps."""
+        for address, pair in list(self.amm.items()):
+            p0, p1 = self.source.price(pair.token0), self.source.price(pair.token1)
+            if not p0 or not p1:
+                continue
+            w0 = p0 * 10 ** self.decimals(pair.token1)
+            w1 = p1 * 10 ** self.decimals(pair.token0)
+            if self._aligned.get(address) == (pair, w0, w1):
+                continue  # nothing to trade at these prices (checked last block)
+            swap = arbitrage_swap(pair, w0, w1)
+            if swap is None:
+                self._aligned[address] = (pair, w0, w1)
+                continue
+            self.amm[address] = swap.after
+            self.amm_version += 1
+
     def start(self) -> None:
         layout = self.source.book.layout
+        if self.reactive:
+            self.amm = {p.pair: p for p in self.source.pairs()}
         for symbol, amount in self.config.inventory.items():
             asset = self.source.asset_of(symbol)
             if asset is None:
@@ -440,7 +514,7 @@ class Engine:
         for liq in self.source.liquidations.get(header.number, ()):
             competitors.setdefault(liq.user, liq)
         market = self.source.market()
-        pairs = {frozenset((p.token0, p.token1)): p for p in self.source.pairs()}
+        pairs = self._pair_map()
         deferred: list[_Pending] = []
         for tx in due:
             user = tx.opp.user
@@ -467,6 +541,7 @@ class Engine:
                 market, pairs = self._land(tx, header, market, pairs, base_fee, "won: " + race)
             else:
                 market, pairs = self._land(tx, header, market, pairs, base_fee, "")
+        self._carry(pairs)
         self._deferred = deferred
 
     def _rival_priority(self, liq: RecordedLiquidation, base_fee: int) -> int:
@@ -526,6 +601,9 @@ class Engine:
         if episode is not None:
             episode.taken += 1
         key = frozenset((s.collateral, s.debt))
+        if s.path in (ExecutionPath.FLASH, ExecutionPath.INVENTORY_SWAP) and key in pairs:
+            met = pairs[key]
+            self.bot[-1] = replace(self.bot[-1], pair_reserves=(met.reserve0, met.reserve1))
         if s.path is ExecutionPath.FLASH and key in pairs:
             pairs = {**pairs, key: after_swap(pairs[key], s.collateral, s.repay, s.debt_to_cover)}
         elif s.path is ExecutionPath.INVENTORY_SWAP and key in pairs:
@@ -614,19 +692,24 @@ class Engine:
             self.overlay.pop(user, None)
         if not self.in_window(n):
             self._deferred = []
+            if self.reactive:
+                self._arbitrage()
             return
         self.summary.blocks += 1
         self._record_actual(state)
         if self._deferred:
             market = self.source.market()
-            pairs = {frozenset((p.token0, p.token1)): p for p in self.source.pairs()}
+            pairs = self._pair_map()
             base_fee = self.base_fee_at(state.block)
             for tx in self._deferred:
                 race = self.lost_race.get((tx.opp.user, n), "")
                 market, pairs = self._land(
                     tx, state.block, market, pairs, base_fee, "after " + race
                 )
+            self._carry(pairs)
             self._deferred = []
+        if self.reactive:
+            self._arbitrage()
         liquidatable = self._effective(state)
         self._episodes(liquidatable, n)
         self._decide(state, liquidatable)
@@ -819,7 +902,7 @@ class Engine:
         base_fee = self.predicted_base_fee(state.block)
         min_profit = -(-int(self.config.min_profit_usd * BASE_UNIT * NATIVE_UNIT) // native)
         timestamp = state.block.timestamp
-        pairs = self.source.pairs()
+        pairs = self.pairs()
         book = PairBook.of(pairs)
         shortlist: list[Account] = []
         ranking: dict[str, int] = {}
@@ -914,7 +997,13 @@ class Engine:
         """Its best net profit (wei) when the account may pay (it goes to ``plan_block``),
         else why not."""
         prices = tuple(market.prices.get(p.asset) for p in account.positions)
-        key = (account, prices, valuation.native_price, market.liquidations_paused)
+        key = (
+            account,
+            prices,
+            valuation.native_price,
+            market.liquidations_paused,
+            self.amm_version,
+        )
         cached = self.screens.get(user)
         if (
             cached is None

@@ -16,11 +16,15 @@ The book (all of it configurable in :class:`~bot.backtest.config.PricePathConfig
   the window's first row (the debt follows: ``collateral * threshold / health``, and never
   more than the LTV allows);
 - WETH/USDC and WETH/DAI pairs with ``*_depth_usd`` on each side, arbitraged back to the
-  oracle price at every price update (their product is kept);
+  oracle price at every price update by one router swap that pays the pair's 0.3% fee
+  (:func:`bot.model.amm.arbitrage_swap`, the trade ``liqbot reenact``'s arbitrageur sends);
+  the engine plays the same rule on its own pairs after the bot's flash swaps
+  (``BacktestConfig.amm``, reactive for a price path), so their fees stay in the pairs;
 - reserves at the bundled parameters (thresholds, bonuses, rate curves), at 50% utilisation;
 - one block per CSV row carrying the new price, followed by ``blocks_per_row`` blocks (up to
   the next row) at ``block_time`` seconds in which the price holds and the bot keeps
-  liquidating; every block has the same gas price ``base_fee_gwei``;
+  liquidating; every block has the same base fee ``base_fee_gwei`` and is half full (the
+  EIP-1559 target), so the bot's next-base-fee prediction from the parent header is exact;
 - the bot is the only liquidator: what it does not take stays liquidatable, and what falls
   under water is reported as bad debt.
 """
@@ -129,17 +133,56 @@ def synthetic_book(
     return out
 
 
+def price_path_specs(points: list[PricePoint]) -> dict[str, AssetSpec]:
+    """The three reserves of a price-path market, priced at the window's first row."""
+    specs = {s.symbol: s for s in DEFAULT_ASSETS if s.symbol in ("WETH", "USDC", "DAI")}
+    prices = {"WETH": points[0].price, "USDC": BASE_UNIT, "DAI": BASE_UNIT}
+    return {s: replace(spec, price_usd=Decimal(prices[s]) / BASE_UNIT) for s, spec in specs.items()}
+
+
+@dataclass(frozen=True)
+class PathBlock:
+    """One block of a price-path run: its number, time and the WETH price it publishes."""
+
+    number: int
+    timestamp: int
+    new_price: int | None
+    """The oracle answer published in this block (8 decimals), None when the price holds."""
+    price: int
+    """The price in force in this block."""
+
+
+def price_path_blocks(
+    points: list[PricePoint], config: BacktestConfig, *, latency: int | None = None
+) -> list[PathBlock]:
+    """The blocks a price-path run is made of (shared by the backtest and ``liqbot reenact``,
+    so that both replay the same schedule): one block per CSV row carrying its price, then up
+    to ``blocks_per_row`` blocks (never past the next row) in which it holds."""
+    pp = config.price_path
+    follow = max(pp.blocks_per_row, 2 * (latency or config.latency_blocks) + 1)
+    out: list[PathBlock] = []
+    last_price = points[0].price
+    for i, point in enumerate(points):
+        end = points[i + 1].block if i + 1 < len(points) else point.block + follow + 1
+        for j in range(follow + 1):
+            number = point.block + j
+            if number >= end:
+                break
+            new = point.price if j == 0 and point.price != last_price else None
+            if new is not None:
+                last_price = new
+            out.append(PathBlock(number, point.timestamp + j * pp.block_time, new, last_price))
+    return out
+
+
 def write_price_path_recording(
     csv_path: Path, config: BacktestConfig, out: Path, *, latency: int | None = None
 ) -> Path:
     """The price path and the synthetic book, written as a recording at ``out``."""
     pp = config.price_path
     points = load_price_path(csv_path, pp)
-    specs = {s.symbol: s for s in DEFAULT_ASSETS if s.symbol in ("WETH", "USDC", "DAI")}
+    specs = price_path_specs(points)
     prices = {"WETH": points[0].price, "USDC": BASE_UNIT, "DAI": BASE_UNIT}
-    specs = {
-        s: replace(spec, price_usd=Decimal(prices[s]) / BASE_UNIT) for s, spec in specs.items()
-    }
     rec = SyntheticRecording(
         out,
         list(specs.values()),
@@ -156,19 +199,11 @@ def write_price_path_recording(
     for b in synthetic_book(pp, points[0].price, specs):
         rec.open_account(b.user, {"WETH": b.collateral_weth}, {b.debt_symbol: b.debt})
     base_fee = int(pp.base_fee_gwei * 10**9)
-    follow = max(pp.blocks_per_row, 2 * (latency or config.latency_blocks) + 1)
-    last_price = points[0].price
-    for i, point in enumerate(points):
-        end = points[i + 1].block if i + 1 < len(points) else point.block + follow + 1
-        for j in range(follow + 1):
-            number = point.block + j
-            if number >= end:
-                break
-            rec.block(number, point.timestamp + j * pp.block_time, base_fee)
-            if j == 0 and point.price != last_price:
-                rec.set_price("WETH", point.price)
-                rec.arbitrage()
-                last_price = point.price
+    for block in price_path_blocks(points, config, latency=latency):
+        rec.block(block.number, block.timestamp, base_fee)
+        if block.new_price is not None:
+            rec.set_price("WETH", block.new_price)
+            rec.arbitrage()
     return rec.close()
 
 

@@ -15,7 +15,6 @@ import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from math import isqrt
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from eth_utils.crypto import keccak
 from bot.chain.artifacts import abi_of
 from bot.chain.rpc import LogEntry, checksum_address
 from bot.deploy.market import DEFAULT_ASSETS, AssetSpec
+from bot.model.amm import arbitrage_swap
 from bot.model.fixed_point import ray_div, ray_mul
 from bot.model.gas import next_base_fee
 from bot.model.health import AccountData, account_data
@@ -424,20 +424,18 @@ class SyntheticRecording:
         self.feed_times[self.feeds[symbol]] = self.timestamp
 
     def arbitrage(self) -> None:
-        """Every pair pulled to the oracle's relative price, keeping its product (``Sync``)."""
+        """Every pair traded back to the oracle's relative price by one router swap that pays
+        the pair's fee (:func:`~bot.model.amm.arbitrage_swap`, the same swap the
+        re-enactment's arbitrageur sends on chain); the pair's ``Sync`` follows."""
         prices = self.market.prices
         for address_, pair in list(self.pairs.items()):
             u0 = 10 ** self.specs[self.symbols[pair.token0]].decimals
             u1 = 10 ** self.specs[self.symbols[pair.token1]].decimals
-            k = pair.reserve0 * pair.reserve1
-            p0, p1 = prices[pair.token0], prices[pair.token1]
-            # equal value on both sides: r0 * p0 / u0 == r1 * p1 / u1, r0 * r1 == k
-            r0 = isqrt(k * p1 * u0 // (p0 * u1))
-            r1 = k // r0
-            if (r0, r1) == (pair.reserve0, pair.reserve1):
+            swap = arbitrage_swap(pair, prices[pair.token0] * u1, prices[pair.token1] * u0)
+            if swap is None:
                 continue
-            self.pairs[address_] = replace(pair, reserve0=r0, reserve1=r1)
-            self._emit(SYNC, address_, self._tx(), reserve0=r0, reserve1=r1)
+            self.pairs[address_] = after = swap.after
+            self._emit(SYNC, address_, self._tx(), reserve0=after.reserve0, reserve1=after.reserve1)
 
     def _accrued(self, asset: str) -> Reserve:
         reserve = self.market.reserve(asset)

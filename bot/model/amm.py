@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from math import isqrt
 
 from bot.model.types import PairReserves
 
@@ -157,3 +158,84 @@ class Curve:
             curve = hop if curve is None else curve.then(hop)
         assert curve is not None
         return curve
+
+
+@dataclass(frozen=True, slots=True)
+class ArbitrageSwap:
+    """The one swap through the router that brings a pair to a target price."""
+
+    token_in: str
+    amount_in: int
+    amount_out: int
+    after: PairReserves
+    """The pair once the swap has settled (what its ``Sync`` says)."""
+
+
+def arbitrage_amount_in(reserve_in: int, reserve_out: int, weight_in: int, weight_out: int) -> int:
+    """The largest ``amount_in`` of the pair's scarce token (``reserve_in * weight_in <
+    reserve_out * weight_out``: it trades dear) whose swap, fee paid, leaves
+    ``(reserve_in + x) * weight_in <= (reserve_out - get_amount_out(x)) * weight_out``.
+
+    ``weight_*`` is the target value of one unit of each token (any common scale), so this
+    is the arbitrageur's trade to the target price, as near as whole units get; 0 when the
+    pair is there already. Solved in closed form on the continuous curve, then settled on the
+    integers (the condition is monotone in ``x``).
+    """
+    if reserve_in <= 0 or reserve_out <= 0 or weight_in <= 0 or weight_out <= 0:
+        raise InsufficientLiquidity("an arbitrage needs a non-empty pair and positive prices")
+
+    def short(x: int) -> bool:
+        out = get_amount_out(x, reserve_in, reserve_out) if x else 0
+        return (reserve_in + x) * weight_in <= (reserve_out - out) * weight_out
+
+    if not short(0):
+        return 0
+    # (r_in + x)(1000 r_in + 997 x) = 1000 r_in r_out w_out / w_in, a quadratic in x.
+    disc = 9 * reserve_in**2 + 3_988_000 * reserve_in * reserve_out * weight_out // weight_in
+    guess = max(0, (isqrt(disc) - 1997 * reserve_in) // 1994)
+    step = max(1, guess >> 40)  # the guess is off by rounding only: start with a small bracket
+    if short(guess):
+        lo, hi = guess, guess + step
+        while short(hi):
+            lo, step = hi, step * 2
+            hi = guess + step
+    else:
+        lo, hi = max(0, guess - step), guess
+        while not short(lo):  # short(0) holds, so this ends
+            hi, step = lo, step * 2
+            lo = max(0, guess - step)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if short(mid) else (lo, mid)
+    return lo
+
+
+def arbitrage_swap(
+    pair: PairReserves, weight0: int, weight1: int, *, tolerance_bps: int = 0
+) -> ArbitrageSwap | None:
+    """The swap an arbitrageur sends to bring ``pair`` to the price ``weight0 / weight1``
+    (target values of one unit of token0 and of token1, any common scale: e.g. the oracle
+    prices times the other token's unit), paying the pair's fee; None when nothing pays out
+    or the pair is within ``tolerance_bps`` of the target already (not worth the gas).
+
+    The single definition of "arbitrage" for the backtest's synthetic market, the
+    re-enactment's arbitrageur and the demo's market driver, so the pairs agree to the wei.
+    """
+    if tolerance_bps < 0:
+        raise ValueError("tolerance_bps must be 0 or more")
+    v0, v1 = pair.reserve0 * weight0, pair.reserve1 * weight1
+    if v0 == v1 or abs(v0 - v1) * 10_000 <= tolerance_bps * min(v0, v1):
+        return None
+    # token0 scarce in the pair (v0 < v1) trades dear there: the arbitrageur sells it
+    token_in = pair.token0 if v0 < v1 else pair.token1
+    r_in, r_out = pair.reserves_for(token_in)
+    w_in, w_out = (weight0, weight1) if v0 < v1 else (weight1, weight0)
+    amount_in = arbitrage_amount_in(r_in, r_out, w_in, w_out)
+    if amount_in == 0:
+        return None
+    amount_out = get_amount_out(amount_in, r_in, r_out)
+    if amount_out == 0:
+        return None  # the pair would refuse it (INSUFFICIENT_OUTPUT_AMOUNT)
+    return ArbitrageSwap(
+        token_in, amount_in, amount_out, after_swap(pair, token_in, amount_in, amount_out)
+    )

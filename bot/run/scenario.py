@@ -14,10 +14,17 @@ from decimal import Decimal
 from pathlib import Path
 
 from eth_typing import ChecksumAddress
+from web3 import Web3
 
 from bot.chain.contracts import transact
 from bot.chain.reverts import is_revert
 from bot.deploy.market import MAX_UINT, Market
+from bot.model.amm import arbitrage_swap
+from bot.model.types import PairReserves
+
+ALIGN_TOLERANCE_BPS = 20
+"""Pairs whose price is within 0.2% of the oracle's are left alone (about 0.1% off in each
+reserve): not worth an arbitrageur's gas."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,30 +101,29 @@ class MarketDriver:
             self._align(base, quote)
 
     def _align(self, base: str, quote: str) -> None:
+        """One router swap to the oracle's price (the model's :func:`arbitrage_swap`, the
+        same trade the backtest's market and the re-enactment make), unless the pair's price
+        is within :data:`ALIGN_TOLERANCE_BPS` of it already."""
         m = self.market
         pair = m.pair(base, quote)
         r0, r1, _ = pair.functions.getReserves().call()
-        token0 = pair.functions.token0().call()
-        a, b = (base, quote) if token0 == m.deployment.token(base) else (quote, base)
-        ra, rb = r0, r1
-        # Target: rb / ra = price(a) * unit(b) / (price(b) * unit(a)); k stays (fees aside).
-        ratio = (self.prices[a] * 10 ** m.specs[b].decimals) / (
-            self.prices[b] * 10 ** m.specs[a].decimals
-        )
-        k = Decimal(ra) * Decimal(rb)
-        target_a = int((k / ratio).sqrt())
-        if ra == 0 or rb == 0 or abs(target_a - ra) * 1000 < ra:
-            return  # within 0.1%: not worth an arbitrageur's gas
-        if target_a > ra:  # a is too dear in the pair: sell a
-            amount_in, sell, buy = int((target_a - ra) * 1000 // 997), a, b
-        else:
-            target_b = int((k * ratio).sqrt())
-            if target_b <= rb:
-                return
-            amount_in, sell, buy = int((target_b - rb) * 1000 // 997), b, a
-        if amount_in <= 0:
+        t0 = Web3.to_checksum_address(pair.functions.token0().call())
+        s0, s1 = (base, quote) if t0 == m.deployment.token(base) else (quote, base)
+        if r0 == 0 or r1 == 0:
             return
-        self._swap(sell, buy, amount_in)
+        u0, u1 = 10 ** m.specs[s0].decimals, 10 ** m.specs[s1].decimals
+        # USD prices at the oracle's 8 decimals (whatever each feed's own decimals)
+        p0, p1 = int(self.prices[s0] * 10**8), int(self.prices[s1] * 10**8)
+        swap = arbitrage_swap(
+            PairReserves(pair.address, t0, m.deployment.token(s1), r0, r1),
+            p0 * u1,
+            p1 * u0,
+            tolerance_bps=ALIGN_TOLERANCE_BPS,
+        )
+        if swap is None:
+            return
+        sell, buy = (s0, s1) if swap.token_in == t0 else (s1, s0)
+        self._swap(sell, buy, swap.amount_in)
 
     def _swap(self, sell: str, buy: str, amount_in: int) -> None:
         m = self.market

@@ -4,6 +4,7 @@ missed and why, fee caps, the minimum profit, overlays, and sweeps in one pass."
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ import pytest
 
 from bot.backtest import BacktestConfig, run_backtest, sweep
 from bot.backtest.config import BacktestConfigError, config_from_mapping, load_config
+from bot.backtest.engine import Engine, reactive_amm
+from bot.backtest.source import RecordedSource
 from bot.backtest.synthetic import SyntheticPair, SyntheticRecording, address
 from bot.deploy.market import DEFAULT_ASSETS
-from bot.model.types import ExecutionPath
+from bot.model.amm import after_swap, arbitrage_swap
+from bot.model.types import ExecutionPath, PairReserves
 
 GWEI = 10**9
 BASE = 10**8
@@ -210,7 +214,106 @@ def test_config_from_toml(tmp_path: Path) -> None:
     ({"same_block": "maybe"}, "same_block must be one of"),
     ({"min_profit_usd": "lots"}, "backtest.min_profit_usd"),
     ({"price_path": {"borowers": 3}}, "price_path: unknown field"),
+    ({"amm": "sideways"}, "amm must be one of auto, recorded, reactive"),
 ])  # fmt: skip
 def test_config_errors_name_the_field(table: dict[str, Any], message: str) -> None:
     with pytest.raises(BacktestConfigError, match=message):
         config_from_mapping({"backtest": table})
+
+
+# ----------------------------------------------------------------------------- reactive AMM
+
+
+@dataclass(frozen=True)
+class _Step:
+    number: int
+    before: PairReserves
+    """The engine's WETH/USDC pair before the block."""
+    engine: PairReserves
+    """... and after it (the bot's swaps landed, the block's arbitrage done)."""
+    recorded: PairReserves
+    """The recording's pair after the block."""
+
+
+def _drive(path: Path, config: BacktestConfig) -> tuple[Engine, list[_Step]]:
+    """``run_engines`` for one engine, keeping each block's pair (the engine's and the
+    recording's)."""
+    source = RecordedSource(path, at_risk_margin=10**18 * config.at_risk_margin_bps // 10_000)
+    source.start()
+    engine = Engine(source, config)
+    engine.start()
+    steps: list[_Step] = []
+    try:
+        for header in source.headers:
+            (before,) = engine.pairs()
+            engine.before(header)
+            state = source.advance(header)
+            engine.after(state)
+            (after,) = engine.pairs()
+            (recorded,) = source.pairs()
+            steps.append(_Step(header.number, before, after, recorded))
+    finally:
+        source.close()
+    return engine, steps
+
+
+def _weights(pair: PairReserves, weth: str) -> tuple[int, int]:
+    """The arbitrage's target at WETH 2,500 USD, USDC 1 USD (token0, token1 unit values)."""
+    value = {weth: 2_500 * BASE * 10**6}  # one WETH wei, scaled by the other token's unit
+    usdc = BASE * 10**18
+    return value.get(pair.token0, usdc), value.get(pair.token1, usdc)
+
+
+def test_reactive_pairs_carry_the_bots_swaps_and_the_arbitrage_after_them(
+    recording: Callable[..., Path],
+) -> None:
+    """The bot's flash swaps in block 1002 move the pair; the block ends with the model's
+    arbitrage of the moved pair (exactly the integer swap the chain's arbitrageur makes), the
+    swaps' fees stay in it, and later blocks keep that pair instead of the recording's."""
+    path = recording(competitor_block=0)
+    weth = address("token WETH")
+    engine, steps = _drive(path, BacktestConfig(amm="reactive"))
+    at = {s.number: s for s in steps}
+    # Until the bot trades, the engine's arbitrage is the recording's Sync to the wei.
+    assert at[1_001].engine == at[1_001].recorded != at[1_001].before
+    landed = [b for b in engine.bot if b.block == 1_002]
+    assert {b.user for b in landed} == {A, B}
+    pair = at[1_002].before
+    for b in landed:  # in landing order, each on the pair the previous one left
+        assert b.path == str(ExecutionPath.FLASH)
+        assert b.pair_reserves == (pair.reserve0, pair.reserve1)
+        repay = b.collateral_seized - b.collateral_gain
+        pair = after_swap(pair, weth, repay, b.debt_to_cover)
+    swap = arbitrage_swap(pair, *_weights(pair, weth))
+    assert swap is not None and swap.token_in != weth  # the arbitrageur buys the WETH back
+    assert at[1_002].engine == swap.after
+    assert at[1_002].recorded == at[1_001].recorded  # the recording never saw the bot's trades
+    k = at[1_002].engine.reserve0 * at[1_002].engine.reserve1
+    assert k > at[1_001].recorded.reserve0 * at[1_001].recorded.reserve1  # fees left in it
+    # Later blocks: the carried pair, arbitraged by the same rule (a no-op once aligned).
+    for n in range(1_003, 1_007):
+        prev = at[n - 1].engine
+        again = arbitrage_swap(prev, *_weights(prev, weth))
+        assert at[n].engine == (prev if again is None else again.after)
+        assert at[n].engine != at[n].recorded
+
+
+def test_recorded_pairs_follow_the_recording(recording: Callable[..., Path]) -> None:
+    """``amm = "recorded"`` (the default outside price paths): the recording's pairs after
+    every block, the bot's swaps counting only within their block, as before."""
+    path = recording(competitor_block=0)
+    for config in (BacktestConfig(), BacktestConfig(amm="recorded")):
+        engine, steps = _drive(path, config)
+        assert not engine.reactive
+        assert any(b.block == 1_002 and b.pair_reserves for b in engine.bot)
+        assert all(s.engine == s.recorded for s in steps)
+
+
+def test_reactive_needs_a_recording_that_follows_the_arbitrage_rule() -> None:
+    assert reactive_amm(BacktestConfig(), "price-path")
+    assert not reactive_amm(BacktestConfig(), "synthetic")
+    assert not reactive_amm(BacktestConfig(), "rpc")
+    assert reactive_amm(BacktestConfig(amm="reactive"), "synthetic")
+    assert not reactive_amm(BacktestConfig(amm="recorded"), "price-path")
+    with pytest.raises(ValueError, match="amm = 'recorded'"):
+        reactive_amm(BacktestConfig(amm="reactive"), "rpc")

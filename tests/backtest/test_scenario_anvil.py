@@ -303,7 +303,9 @@ def test_the_recorded_book_equals_the_live_watchers(world: World) -> None:
     source.close()
     adapter = AavePoolAdapter.from_deployment(p.market.deployment)
     for block, (state, health) in states.items():
-        watcher = Watcher(RpcClient([p.anvil.url]), adapter, WatcherConfig(confirm=True))
+        watcher = Watcher(
+            RpcClient([p.anvil.url]), adapter, WatcherConfig(confirm=True, confirm_all=True)
+        )
         snapshot = watcher.sync(block)
         live = {a.user: a.health_factor for a in snapshot.at_risk if a.data.liquidatable}
         assert health == live, block
