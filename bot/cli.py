@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +28,31 @@ console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 
+@contextmanager
+def progress_bar(
+    where: Console, *, disable: bool = False
+) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient bar for long work; yields the ``progress(what, done, total)`` callback
+    that the demo and the re-enactment report through."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<30}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=where,
+        transient=True,
+        disable=disable,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        yield progress
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="liqbot")
 def cli() -> None:
@@ -36,33 +63,66 @@ def cli() -> None:
 @click.option("--borrowers", default=30, show_default=True, help="Borrower positions to open.")
 @click.option("--seed", default=7, show_default=True, help="Seed for the borrowers' positions.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
-def demo(borrowers: int, seed: int, as_json: bool) -> None:
+@click.option(
+    "--auctions",
+    is_flag=True,
+    help="The auction keeper instead: vaults, a crash, Dutch auctions (--borrowers = vaults).",
+)
+def demo(borrowers: int, seed: int, as_json: bool, auctions: bool) -> None:
     """The whole bot against a market crash on an in-process chain (no node, no network)."""
     import json
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from bot.run.demo import run_demo
 
+    if auctions:
+        _auction_demo(borrowers, seed, as_json)
+        return
     if as_json:
         result = run_demo(borrowers=borrowers, seed=seed)
         click.echo(json.dumps(result.as_json(), indent=2))
         return
-    with Progress(
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting", total=None)
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=total)
-
+    with progress_bar(console) as progress:
         result = run_demo(borrowers=borrowers, seed=seed, progress=progress)
     print_demo(result)
+
+
+def _auction_demo(vaults: int, seed: int, as_json: bool) -> None:
+    """`liqbot demo --auctions`: the keeper's run, then its auctions read back from the chain."""
+    from bot.run.auction_demo import run_auction_demo
+
+    if as_json:
+        click.echo(json.dumps(run_auction_demo(vaults=vaults, seed=seed).as_json(), indent=2))
+        return
+    with console.status("auction demo: deploying, opening vaults, crashing, keeping"):
+        result = run_auction_demo(vaults=vaults, seed=seed)
+    table = Table(title="Auctions (stablecoin; profit after the keeper's gas)")
+    for name in ("ilk", "id", "vault owner", "lot", "tab", "takes", "paid", "profit"):
+        table.add_column(name, justify="left" if name in ("ilk", "vault owner") else "right")
+    for r in result.rows:
+        table.add_row(
+            r.ilk,
+            str(r.auction_id),
+            r.owner[:10] + "…",
+            f"{r.lot:.4f}",
+            f"{r.tab:,.0f}",
+            str(r.takes),
+            f"{r.paid:,.0f}",
+            f"{r.profit:,.2f}",
+        )
+    console.print(table)
+    reasons = Table(title="Left alone in a block, and why (counts over all blocks)")
+    reasons.add_column("reason")
+    reasons.add_column("times", justify="right")
+    for reason, count in result.reasons.items():
+        reasons.add_row(reason, str(count))
+    console.print(reasons)
+    console.print(
+        f"{result.barks} barks of {result.vaults} vaults, {result.takes} takes, {result.redos} "
+        f"redos over {result.rounds} rounds; keeper rewards {result.rewards:,.2f}, take profit "
+        f"{result.take_profit:,.2f}, gas {result.gas:,.2f}: profit {result.profit:,.2f} LUSD; "
+        f"{result.reverted} reverted; {result.left_unsafe} vaults left unsafe; "
+        f"{result.running} auctions running; {result.seconds:.0f}s"
+    )
 
 
 def _places(symbol: str) -> int:
@@ -126,7 +186,20 @@ def print_demo(result: DemoResult) -> None:
 @click.option(
     "--chain-id", type=int, default=None, help="Refuse to deploy unless the chain has this id."
 )
-def deploy(rpc: str, out: Path, chain_id: int | None) -> None:
+@click.option(
+    "--auctions",
+    is_flag=True,
+    help="Also deploy the vault engine and its auctions; --out gets the auction deployment "
+    "(for `liqbot keeper`), the market's goes beside it as *.market.json.",
+)
+@click.option(
+    "--taker-owner",
+    default=None,
+    help="With --auctions: the keeper's address, owner of the AuctionTaker (default: deployer).",
+)
+def deploy(
+    rpc: str, out: Path, chain_id: int | None, auctions: bool, taker_owner: str | None
+) -> None:
     """Deploy the bundled market to a chain and write the deployment file.
 
     The deployer key comes from LIQBOT_DEPLOYER_KEY; without it, the node's first unlocked
@@ -137,6 +210,10 @@ def deploy(rpc: str, out: Path, chain_id: int | None) -> None:
 
     from bot.deploy.market import deploy_market
 
+    if taker_owner is not None and not (auctions and Web3.is_address(taker_owner)):
+        raise click.ClickException(
+            f"--taker-owner {taker_owner!r}: needs --auctions and a 0x-prefixed address"
+        )
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
     try:
         actual_chain_id = w3.eth.chain_id
@@ -168,8 +245,22 @@ def deploy(rpc: str, out: Path, chain_id: int | None) -> None:
         deployer = unlocked[0]
     with console.status(f"deploying the bundled market to chain {actual_chain_id}..."):
         market = deploy_market(w3, deployer)
-    market.deployment.save(out)
-    console.print(f"deployed; wrote {out} (pool {market.deployment.pool})")
+    if not auctions:
+        market.deployment.save(out)
+        console.print(f"deployed; wrote {out} (pool {market.deployment.pool})")
+        return
+    from bot.deploy.auctions import deploy_auction_market
+
+    owner = Web3.to_checksum_address(taker_owner) if taker_owner else None
+    with console.status("deploying the vault engine and its auctions..."):
+        am = deploy_auction_market(w3, deployer, market, taker_owner=owner)
+    market_out = out.with_suffix(".market.json")
+    market.deployment.save(market_out)
+    am.deployment.save(out)
+    console.print(
+        f"deployed; wrote {out} (liquidator {am.deployment.liquidator}, taker owned by "
+        f"{am.deployment.taker_owner}) and {market_out}"
+    )
 
 
 config_option = click.option(
@@ -205,6 +296,29 @@ def run(config_path: Path | None, rpc: str | None) -> None:
     logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry URL paths
     try:
         sys.exit(live.run(settings))
+    except live.StartupError as exc:
+        raise click.ClickException(f"not started: {exc}") from None
+
+
+@cli.command()
+@config_option
+@click.option("--rpc", default=None, help="JSON-RPC URL (overrides chain.rpc_urls).")
+def keeper(config_path: Path | None, rpc: str | None) -> None:
+    """Run the auction keeper (bark, take, redo, bid) until SIGINT/SIGTERM.
+
+    chain.deployment must be the file `liqbot deploy --auctions` writes; the [auctions]
+    section sets the keeper's model of rivals and its minimum profit.
+    """
+    from bot.observe.logs import setup_logging
+    from bot.run import keeper_live, live
+
+    if rpc is not None:
+        os.environ["LIQBOT_CHAIN__RPC_URLS"] = json.dumps([rpc])
+    settings = _settings(config_path)
+    setup_logging(settings.observe.log_format, settings.observe.log_level)
+    logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry URL paths
+    try:
+        sys.exit(keeper_live.run_keeper(settings))
     except live.StartupError as exc:
         raise click.ClickException(f"not started: {exc}") from None
 
@@ -433,6 +547,192 @@ def backtest(
     console.print(bt.summary_table(result))
     if rows:
         console.print(bt.sweep_table(rows))
+
+
+@cli.command()
+@click.option(
+    "--price-csv",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=None,
+    help="A CSV price path (e.g. data/real/oracle/rai_fsm_eth_usd/states.csv).",
+)
+@click.option(
+    "--recording",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=None,
+    help="Take the WETH price path from a recording (FILE.sqlite) instead.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    default=None,
+    help="TOML with a [backtest] table (assumptions), as for `liqbot backtest`.",
+)
+@click.option("--from", "from_block", type=int, default=None, help="First CSV block of the window.")
+@click.option("--to", "to_block", type=int, default=None, help="Last CSV block of the window.")
+@click.option("--rows", type=int, default=None, help="At most this many price rows.")
+@click.option("--every", type=int, default=1, show_default=True, help="Every N-th price row.")
+@click.option("--accounts", type=int, default=200, show_default=True, help="Borrowers in the book.")
+@click.option(
+    "--blocks-per-row",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Blocks after each price row in which the price holds (both runs).",
+)
+@click.option("--rpc", default=None, help="An anvil of yours (run with --order fifo).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reenact-out"),
+    show_default=True,
+    help="Directory for reenact.json, backtest.json/.html and both recordings.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+def reenact(
+    price_csv: Path | None,
+    recording: Path | None,
+    config_path: Path | None,
+    from_block: int | None,
+    to_block: int | None,
+    rows: int | None,
+    every: int,
+    accounts: int,
+    blocks_per_row: int,
+    rpc: str | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """Replay a price path on anvil with the live bot, and hold it to the backtest."""
+    import dataclasses
+
+    from bot import backtest as bt
+    from bot.model.gas import DEFAULT_GAS
+    from bot.run import reenact as re
+    from bot.run.gas import LearningGasTable
+
+    if (price_csv is None) == (recording is None):
+        raise click.UsageError("give --price-csv FILE.csv or --recording FILE.sqlite (one)")
+    if accounts < 1 or blocks_per_row < 1:
+        raise click.UsageError("--accounts and --blocks-per-row must be at least 1")
+    try:
+        config = bt.load_config(config_path)
+        if dict(config.gas) == dict(DEFAULT_GAS):  # not set by the operator: measured gas
+            config = dataclasses.replace(config, gas=dict(LearningGasTable.calibrated().table.gas))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if recording is not None:
+            price_csv = re.price_csv_from_recording(recording, out_dir / "recording-path.csv")
+            default = bt.PricePathConfig()  # the columns that CSV is written with
+            pp = dataclasses.replace(
+                config.price_path,
+                price_column=default.price_column,
+                block_column=default.block_column,
+                time_column=default.time_column,
+            )
+        else:
+            pp = config.price_path
+        assert price_csv is not None
+        pp = dataclasses.replace(
+            pp,
+            from_block=pp.from_block if from_block is None else from_block,
+            to_block=pp.to_block if to_block is None else to_block,
+            borrowers=accounts,
+            blocks_per_row=blocks_per_row,
+        )
+        if recording is None:
+            pp = re.default_window(price_csv, pp)
+        path = re.slice_price_csv(price_csv, out_dir / "price-path.csv", pp, rows=rows, every=every)
+        config = dataclasses.replace(config, price_path=pp)
+        with progress_bar(err_console, disable=as_json) as progress:
+            result = re.reenact(path, config, out_dir, rpc_url=rpc, progress=progress)
+    except (bt.BacktestConfigError, re.ReenactError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2, default=str))
+        return
+    console.print(re.summary_table(result))
+    if result.disagreements:
+        console.print(re.disagreement_table(result))
+    console.print(f"wrote {out_dir / 'reenact.json'} and the backtest's report beside it")
+
+
+@cli.command("backtest-auctions")
+@click.option(
+    "--price-csv",
+    type=click.Path(dir_okay=False, path_type=Path, exists=True),
+    required=True,
+    help="Collateral (ETH) price path, same columns as `liqbot backtest --price-csv`.",
+)
+@click.option("--from-block", type=int, default=None, help="First CSV row (by block).")
+@click.option("--to-block", type=int, default=None, help="Last CSV row (by block).")
+@click.option("--vaults", default=200, show_default=True, help="Vaults in the synthetic book.")
+@click.option("--seed", default=2021, show_default=True)
+@click.option(
+    "--threshold-bps",
+    default=10_000,
+    show_default=True,
+    help="Rivals take once the auction price is at most this share of the market price.",
+)
+@click.option(
+    "--take-probability-bps",
+    default=5_000,
+    show_default=True,
+    help="Chance that a rival takes, per price step, below that threshold.",
+)
+@click.option("--gas-price-gwei", default=50, show_default=True)
+@click.option("--no-wait", is_flag=True, help="Take as soon as a take pays (no wait model).")
+@click.option(
+    "--lookahead-steps",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="Price steps the wait-vs-take decision looks ahead.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def backtest_auctions(
+    price_csv: Path,
+    from_block: int | None,
+    to_block: int | None,
+    vaults: int,
+    seed: int,
+    threshold_bps: int,
+    take_probability_bps: int,
+    gas_price_gwei: int,
+    no_wait: bool,
+    lookahead_steps: int,
+    as_json: bool,
+) -> None:
+    """The auction keeper's decisions over a price path, against a model of rivals."""
+    from bot.backtest.auctions import AuctionBacktestConfig, run_auction_price_path
+    from bot.backtest.config import PricePathConfig
+    from bot.model.auction import CompetitorModel
+
+    try:
+        config = AuctionBacktestConfig(
+            vaults=vaults,
+            seed=seed,
+            competitors=CompetitorModel(threshold_bps, take_probability_bps),
+            gas_price_gwei=gas_price_gwei,
+            keeper_waits=not no_wait,
+            lookahead_steps=lookahead_steps,
+            price_path=PricePathConfig(from_block=from_block, to_block=to_block),
+        )
+        result = run_auction_price_path(price_csv, config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    data = result.as_json()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="Auction keeper backtest (stablecoin)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        if key != "auctions":
+            table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
 
 
 def main() -> None:

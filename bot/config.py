@@ -141,6 +141,23 @@ class ObserveSettings(_Section):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class AuctionSettings(_Section):
+    """The auction keeper (`liqbot keeper`): its model of rivals and its margins."""
+
+    min_profit: Decimal = Field(
+        default=Decimal("1"), ge=0, description="stablecoin an action must leave after gas"
+    )
+    rival_threshold_bps: int = Field(
+        default=10_000, ge=0, description="rivals take at or below this share of the market"
+    )
+    rival_take_probability_bps: int = Field(
+        default=5_000, ge=0, le=10_000, description="chance a rival takes, per price step"
+    )
+    lookahead_steps: int = Field(default=3, ge=1, le=10, description="wait-vs-take horizon")
+    block_time: int = Field(default=12, ge=1, le=600, description="seconds between blocks")
+    english: bool = Field(default=True, description="bid in English auctions")
+
+
 class Settings(BaseSettings):
     """Everything the live bot needs. Load it with :func:`load_settings`."""
 
@@ -156,6 +173,7 @@ class Settings(BaseSettings):
     execution: ExecutionSettings = ExecutionSettings()
     watch: WatchSettings = WatchSettings()
     observe: ObserveSettings = ObserveSettings()
+    auctions: AuctionSettings = AuctionSettings()
     journal: Path = Path("liqbot-journal.sqlite")
 
     @classmethod

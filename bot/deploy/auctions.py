@@ -17,6 +17,7 @@ import json
 import random
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, localcontext
+from math import isqrt
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,9 @@ class AuctionDeployment:
     taker_owner: ChecksumAddress
     ilks: dict[str, AuctionIlkDeployment]
     version: int = 1
+    multicall3: str = ""
+    """The market's Multicall3 (the keeper's watcher batches reads through it); "" in files
+    written before it was recorded."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -202,6 +206,7 @@ class AuctionDeployment:
                 for name, i in data["ilks"].items()
             },
             version=int(data.get("version", 1)),
+            multicall3=cs(data["multicall3"]) if data.get("multicall3") else "",
         )
 
     @classmethod
@@ -379,6 +384,7 @@ def deploy_auction_market(
         taker=taker.address,
         taker_owner=owner,
         ilks=ilk_deployments,
+        multicall3=market.deployment.multicall3,
     )
     auction_market = AuctionMarket(
         w3=w3, deployment=deployment, market=market, specs={s.name: s for s in ilks}
@@ -548,3 +554,62 @@ def _fund(am: AuctionMarket, sender: ChecksumAddress, owners: list[str]) -> None
             ),
             "funding vault owners",
         )
+
+
+def arbitrage_pairs(am: AuctionMarket, arbitrageur: ChecksumAddress, *, gas: int = 400_000) -> int:
+    """Pull every stablecoin/collateral pair back to the oracle price, as arbitrageurs would
+    between blocks (the pair fee is ignored; a move under 0.1% is left alone). The arbitrageur
+    mints the collateral it sells (it owns the test tokens) and draws the stablecoin it sells
+    from a fat vault of its own; it must have approved the router for both. Returns the
+    number of swaps."""
+    w3 = am.w3
+    router = am.router
+    stable = am.deployment.stablecoin
+    swaps = 0
+    for name, deployed in am.deployment.ilks.items():
+        pair = am.pair(name)
+        r0, r1, _ = pair.functions.getReserves().call()
+        stable_first = deployed.pair_token0 == stable
+        r_stable, r_coll = (r0, r1) if stable_first else (r1, r0)
+        price = am.oracle_price(name)
+        k = r_stable * r_coll
+        target = isqrt(k * 10**ORACLE_DECIMALS * 10**deployed.decimals // (price * WAD))
+        token = am.collateral(name)
+        if target > r_coll * 1_001 // 1_000:
+            amount = target - r_coll
+            transact(w3, token.functions.mint(arbitrageur, amount), arbitrageur, gas=gas)
+            path = [deployed.collateral, stable]
+        elif target < r_coll * 999 // 1_000:
+            amount = k // target - r_stable
+            balance = int(am.stablecoin.functions.balanceOf(arbitrageur).call())
+            if balance < amount:
+                _draw_stable(am, arbitrageur, 2 * amount - balance, gas)
+            path = [stable, deployed.collateral]
+        else:
+            continue
+        transact(
+            w3,
+            router.functions.swapExactTokensForTokens(amount, 0, path, arbitrageur, 2**40),
+            arbitrageur,
+            gas=gas,
+        )
+        swaps += 1
+    return swaps
+
+
+def _draw_stable(am: AuctionMarket, who: ChecksumAddress, amount: int, gas: int) -> None:
+    """Draw ``amount`` stablecoin from a vault of ``who`` holding ten times its value in the
+    first ilk's collateral (minted: ``who`` owns the test tokens)."""
+    name = next(iter(am.deployment.ilks))
+    deployed = am.deployment.ilks[name]
+    price = am.oracle_price(name)
+    collateral = 10 * amount * 10**ORACLE_DECIMALS * 10**deployed.decimals // (price * WAD) + 1
+    token = am.collateral(name)
+    engine = am.engine
+    for fn in (
+        token.functions.mint(who, collateral),
+        token.functions.approve(engine.address, MAX_UINT),
+        engine.functions.deposit(ilk_id(name), collateral),
+        engine.functions.draw(ilk_id(name), amount),
+    ):
+        transact(am.w3, fn, who, gas=gas)
