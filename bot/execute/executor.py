@@ -15,13 +15,18 @@ then (unless dry-run) the intent is journaled, the transaction signed, journaled
 broadcast. ``Executor.poll()`` runs once per block: it tracks, bumps, cancels, rebroadcasts
 and confirms everything in flight (:mod:`bot.execute.txmanager`), and heals nonce holes.
 On opening, the journal is reconciled with the chain before anything new is sent.
+
+Per block, :meth:`Executor.begin_block` reads 1, 3, 4 and the balance once for all of the
+block's sends (a running gas budget, nonces from the journal's counter), and
+:meth:`Executor.execute_batch` simulates a batch in one JSON-RPC batch and broadcasts it in
+another; every check above still runs for each liquidation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -32,6 +37,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
 from web3 import Web3
 
+from bot.execute import failpoints
 from bot.execute.fees import FeeCaps, FeePolicy, FeeRefusal, Fees, initial_fees, predict_base_fee
 from bot.execute.journal import (
     Attempt,
@@ -45,16 +51,25 @@ from bot.execute.journal import (
 )
 from bot.execute.keys import Signer
 from bot.execute.lock import ProcessLock
-from bot.execute.node import Head, Node, NodeUnavailable, Receipt
+from bot.execute.node import Head, Node, NodeUnavailable, Receipt, scrub
 from bot.execute.nonces import NonceCheck, NonceKeeper
 from bot.execute.reconcile import ReconcileReport, reconcile
-from bot.execute.relay import PrivateRelay, PublicMempool, RelayConfig, SendStatus, Submitter
+from bot.execute.relay import (
+    PrivateRelay,
+    PublicMempool,
+    RelayConfig,
+    SendOutcome,
+    SendStatus,
+    Submitter,
+    means_maybe_sent,
+)
 from bot.execute.request import ExecutionRequest, Route
 from bot.execute.simulate import (
     RevertKind,
     Simulation,
     classify,
     competitor_liquidations,
+    rival_logs,
     simulate,
 )
 from bot.execute.startup import StartupConfig, StartupReport, run_checks
@@ -138,6 +153,35 @@ class ExecutorConfig:
         return self.startup.chain_id
 
 
+@dataclass(slots=True)
+class _BlockReads:
+    """What every send of one block shares, read once at :meth:`Executor.begin_block`."""
+
+    head: Head
+    check: NonceCheck | None
+    budget: int | None
+    """Wei left for gas after this block's sends so far (None: read-only, not tracked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    head: Head
+    check: NonceCheck | None
+    block: _BlockReads | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """A liquidation signed and journaled, not yet broadcast."""
+
+    intent: Intent
+    attempt: Attempt
+    fees: Fees
+    gas: int
+    profit: int | None
+    would_send: dict[str, Any]
+
+
 class ChainMismatch(Exception):
     """The node is on another chain than the configured one: the executor halts."""
 
@@ -184,6 +228,7 @@ class Executor:
         self.last_reconcile: ReconcileReport | None = None
         self.manager: TxManager | None = None
         self.nonces: NonceKeeper | None = None
+        self._block: _BlockReads | None = None
         if signer is not None and journal is not None:
             self.submitter: Submitter = submitter or PublicMempool(node)
             self.nonces = NonceKeeper(node, journal, account)
@@ -323,10 +368,10 @@ class Executor:
         """Why no new transaction may be sent now (an unresolved nonce), if any."""
         if self.halted:
             return self.halted
-        if self.journal is None:
-            return None
+        if self.journal is None or self.config.relay is None:
+            return None  # only a relay's abandoned nonce blocks (below)
         for intent in self.journal.open_intents():
-            if intent.state is IntentState.DROPPED and self.config.relay is not None:
+            if intent.state is IntentState.DROPPED:
                 attempts = self.journal.attempts(intent.id)
                 if any(a.kind is AttemptKind.CANCEL for a in attempts):
                     return f"nonce {intent.nonce} unresolved (relay gave up on intent {intent.id})"
@@ -347,9 +392,13 @@ class Executor:
         start = max(request.observed_block, head - self.config.competitor_scan_blocks)
         ours = [self.account, self.config.startup.liquidator]
         try:
-            found = competitor_liquidations(
-                self.node, request.expected_log.address, request.user, start, head, ours
-            )
+            if request.rival_log is not None:  # another protocol's "someone else did it"
+                rival = request.rival_log
+                found = rival_logs(self.node, rival.address, rival.topics, start, head, ours)
+            else:
+                found = competitor_liquidations(
+                    self.node, request.expected_log.address, request.user, start, head, ours
+                )
         except NodeUnavailable:
             return ""
         if not found:
@@ -379,8 +428,198 @@ class Executor:
         except NodeUnavailable as exc:
             return self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
 
+    def begin_block(self) -> Head | None:
+        """Read, once for the sends of one block, what each send would otherwise re-read:
+        the chain id (uncached: it catches a failover), the head (refused if older than one
+        seen before), the nonces (foreign use, holes) and the balance (a running budget).
+
+        Until :meth:`end_block`, :meth:`execute` checks each request against these reads and
+        allocates nonces from the journal's counter. Returns the head, or None when the reads
+        failed (then each send checks for itself, and fails closed as before)."""
+        self._block = None
+        try:
+            self._check_chain()
+            head = self.node.head()
+            if head.number < self.highest_head:
+                return None
+            self.highest_head = head.number
+            check = self.nonces.check() if self.nonces is not None else None
+            budget = self.node.balance(self.account) if self.live else None
+        except (ChainMismatch, NodeUnavailable) as exc:
+            log.warning("block reads failed, each send checks for itself: %s", exc)
+            return None
+        self._block = _BlockReads(head, check, budget)
+        return head
+
+    def end_block(self) -> None:
+        self._block = None
+
     def _execute(self, request: ExecutionRequest) -> ExecutionResult:
-        self._check_chain()
+        prep = self._prepare(request)
+        if isinstance(prep, ExecutionResult):
+            return prep
+        head, block = prep.head, prep.block
+        sim = simulate(
+            self.node,
+            sender=self.account,
+            to=request.to,
+            data=request.data,
+            value=request.value,
+            estimate=self.config.estimate_gas,
+            head=head.number if block is not None else None,
+        )
+        staged = self._stage(request, prep, sim)
+        if isinstance(staged, ExecutionResult):
+            return staged
+        assert self.manager is not None
+        failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
+        outcome = self.manager.record_original(
+            staged.attempt,
+            head,
+            self.manager.submitter.submit(
+                staged.attempt.raw_tx, staged.attempt.tx_hash, head.number
+            ),
+        )
+        return self._sent(request, staged, outcome)
+
+    def execute_batch(self, requests: Sequence[ExecutionRequest]) -> list[ExecutionResult]:
+        """:meth:`execute` for several liquidations of one block, with their simulations in
+        one JSON-RPC batch and their broadcasts in another (where the node batches and a
+        block's reads are open, see :meth:`begin_block`; else one by one). Every check of
+        :meth:`execute` runs for each; each response is judged on its own, and a send whose
+        answer is missing or unclear is "maybe sent", looked up by the next poll."""
+        block = self._block
+        if (
+            len(requests) < 2
+            or block is None
+            or self.manager is None
+            or not self.manager.submitter.visible_in_pool  # a relay takes one at a time
+        ):
+            return [self.execute(r) for r in requests]
+        try:
+            return self._execute_batch(requests, block)
+        except ChainMismatch as exc:
+            return [ExecutionResult(Status.BLOCKED, r.key, str(exc)) for r in requests]
+
+    def _simulate_batch(
+        self, items: list[tuple[int, ExecutionRequest]], head: Head
+    ) -> dict[int, Simulation]:
+        calls: list[tuple[str, list[Any]]] = []
+        for _, request in items:
+            tx = {
+                "from": self.account,
+                "to": request.to,
+                "data": "0x" + request.data.hex(),
+                "value": hex(request.value),
+            }
+            calls.append(("eth_call", [tx, "latest"]))
+            if self.config.estimate_gas:
+                calls.append(("eth_estimateGas", [tx, "latest"]))
+        try:
+            answers = self.node.batch(calls)
+        except NodeUnavailable:
+            answers = None
+        sims: dict[int, Simulation] = {}
+        if answers is None:
+            return sims
+        step = 2 if self.config.estimate_gas else 1
+        for k, (index, _request) in enumerate(items):
+            call = answers[k * step]
+            estimate = answers[k * step + 1] if step == 2 else {}
+            result = call.get("result")
+            if "error" in call or not isinstance(result, str):
+                continue  # a revert or an odd answer: simulated again on its own
+            gas: int | None = None
+            if step == 2:
+                value = estimate.get("result")
+                if "error" in estimate or not isinstance(value, str):
+                    continue
+                gas = int(value, 16)
+            data = bytes.fromhex(result[2:] if result.startswith("0x") else result)
+            sims[index] = Simulation(head.number, True, return_data=data, gas_estimate=gas)
+        return sims
+
+    def _execute_batch(
+        self, requests: Sequence[ExecutionRequest], block: _BlockReads
+    ) -> list[ExecutionResult]:
+        assert self.manager is not None
+        head = block.head
+        results: dict[int, ExecutionResult] = {}
+        ready: list[tuple[int, ExecutionRequest, _Prepared]] = []
+        for index, request in enumerate(requests):
+            try:
+                prep = self._prepare(request)
+            except NodeUnavailable as exc:
+                prep = self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
+            if isinstance(prep, ExecutionResult):
+                results[index] = prep
+            else:
+                ready.append((index, request, prep))
+        sims = self._simulate_batch([(i, r) for i, r, _ in ready], head)
+        staged: list[tuple[int, ExecutionRequest, _Staged]] = []
+        for index, request, prep in ready:
+            try:
+                sim = sims.get(index) or simulate(
+                    self.node,
+                    sender=self.account,
+                    to=request.to,
+                    data=request.data,
+                    value=request.value,
+                    estimate=self.config.estimate_gas,
+                    head=head.number,
+                )
+                done = self._stage(request, prep, sim)
+            except NodeUnavailable as exc:
+                done = self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
+            if isinstance(done, ExecutionResult):
+                results[index] = done
+            else:
+                staged.append((index, request, done))
+        if staged:
+            failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
+            outcomes = self._send_batch([s.attempt for _, _, s in staged])
+            for (index, request, done), outcome in zip(staged, outcomes, strict=True):
+                recorded = self.manager.record_original(done.attempt, head, outcome)
+                results[index] = self._sent(request, done, recorded)
+        return [results[i] for i in range(len(requests))]
+
+    def _send_batch(self, attempts: list[Attempt]) -> list[SendOutcome]:
+        """``eth_sendRawTransaction`` for each, in one batch; the answers read one by one."""
+        calls = [("eth_sendRawTransaction", ["0x" + a.raw_tx.hex()]) for a in attempts]
+        try:
+            answers = self.node.batch(calls)
+        except NodeUnavailable as exc:
+            # The batch may have reached the node: every send in it is "maybe sent".
+            return [SendOutcome(SendStatus.MAYBE, str(exc)[:300]) for _ in attempts]
+        if answers is None:
+            assert self.manager is not None
+            submit = self.manager.submitter.submit
+            return [submit(a.raw_tx, a.tx_hash, self.highest_head) for a in attempts]
+        outcomes = []
+        for attempt, answer in zip(attempts, answers, strict=True):
+            error = answer.get("error")
+            result = answer.get("result")
+            if error is not None:
+                message = scrub(
+                    str(error.get("message", error) if isinstance(error, dict) else error)
+                )
+                status = SendStatus.MAYBE if means_maybe_sent(message) else SendStatus.REJECTED
+                outcomes.append(SendOutcome(status, message[:300]))
+            elif not isinstance(result, str):
+                outcomes.append(SendOutcome(SendStatus.MAYBE, "no answer in the batch"))
+            elif result.lower() != attempt.tx_hash.lower():
+                outcomes.append(SendOutcome(SendStatus.MAYBE, f"node returned hash {result}"))
+            else:
+                outcomes.append(SendOutcome(SendStatus.ACCEPTED))
+        return outcomes
+
+    def _prepare(self, request: ExecutionRequest) -> ExecutionResult | _Prepared:
+        """Every check before the simulation; a result when one says no."""
+        block = self._block
+        if block is None:
+            self._check_chain()
+        elif self.halted:
+            raise ChainMismatch(self.halted)
         journal = self.journal
         if journal is not None:
             blocked = self.blocked_reason()
@@ -396,7 +635,9 @@ class Executor:
                     )
                 if intent.state is IntentState.CONFIRMED:
                     mined = [a.mined_block or 0 for a in journal.attempts(intent.id)]
-                    if max(mined, default=0) >= request.observed_block:
+                    # A decision on block N's state already sees a liquidation mined in N
+                    # (a second one of the same account is fresh); only a later one is news.
+                    if max(mined, default=0) > request.observed_block:
                         return ExecutionResult(
                             Status.ALREADY_DONE,
                             request.key,
@@ -404,14 +645,12 @@ class Executor:
                             f"the decision's block {request.observed_block}",
                             intent_id=intent.id,
                         )
-            open_liquidations = [
-                i for i in journal.open_intents() if i.kind is IntentKind.LIQUIDATION
-            ]
-            if len(open_liquidations) >= self.config.max_in_flight:
+            open_liquidations = journal.count_open(IntentKind.LIQUIDATION)
+            if open_liquidations >= self.config.max_in_flight:
                 return self._reject(
-                    request, Status.BUSY, f"{len(open_liquidations)} liquidations in flight"
+                    request, Status.BUSY, f"{open_liquidations} liquidations in flight"
                 )
-        head = self.node.head()
+        head = block.head if block is not None else self.node.head()
         if head.number < self.highest_head:
             return self._reject(
                 request,
@@ -427,8 +666,17 @@ class Executor:
                 f"{request.observed_block}",
             )
         check: NonceCheck | None = None
-        if self.nonces is not None:
+        if block is not None and block.check is not None and self.journal is not None:
+            # The block's read of the chain's nonces, with the journal's counter as it is now
+            # (every send of this block moved it past its own nonce).
+            counter = self.journal.next_nonce()
+            check = replace(
+                block.check,
+                next_nonce=counter if counter is not None else block.check.next_nonce,
+            )
+        elif self.nonces is not None:
             check = self.nonces.check()
+        if check is not None:
             if check.foreign:
                 return self._reject(request, Status.NONCE_CONFLICT, check.detail)
             if check.gaps:
@@ -440,15 +688,20 @@ class Executor:
             waiting = self._ensure_allowance(request, head)
             if waiting is not None:
                 return waiting
+        return _Prepared(head, check, block)
 
-        sim = simulate(
-            self.node,
-            sender=self.account,
-            to=request.to,
-            data=request.data,
-            value=request.value,
-            estimate=self.config.estimate_gas,
-        )
+    def _stage(
+        self, request: ExecutionRequest, prep: _Prepared, sim: Simulation
+    ) -> ExecutionResult | _Staged:
+        """After the simulation: profit, gas, fees and balance; then (live) the intent is
+        journaled and the transaction signed and journaled, ready to broadcast."""
+        head, block, check = prep.head, prep.block, prep.check
+        if block is not None and check is not None and self.journal is not None:
+            # Sends of a batch are checked before any is signed: each takes the counter as
+            # it is when it is signed.
+            counter = self.journal.next_nonce()
+            if counter is not None:
+                check = replace(check, next_nonce=counter)
         if not sim.ok:
             # The revert may come from a block mined after ``head`` was read: look for a
             # competitor up to the newest head, not just the one the decision started from.
@@ -502,7 +755,11 @@ class Executor:
                 f"{request.expected_profit_wei} wei",
                 simulated_profit=profit,
             )
-        balance = self.node.balance(self.account)
+        balance = (
+            block.budget
+            if block is not None and block.budget is not None
+            else self.node.balance(self.account)
+        )
         if balance < fees.worst_case_cost(gas) + request.value:
             return self._reject(
                 request,
@@ -556,9 +813,16 @@ class Executor:
             )
         except DuplicateIntent as exc:
             return ExecutionResult(Status.IN_FLIGHT, request.key, str(exc))
-        attempt, outcome = self.manager.send_original(
-            intent, nonce=check.next_nonce, gas=gas, fees=fees, head=head
-        )
+        if block is not None and block.budget is not None:
+            block.budget -= fees.worst_case_cost(gas) + request.value
+        attempt = self.manager.sign_original(intent, nonce=check.next_nonce, gas=gas, fees=fees)
+        return _Staged(intent, attempt, fees, gas, profit, would_send)
+
+    def _sent(
+        self, request: ExecutionRequest, staged: _Staged, outcome: SendOutcome
+    ) -> ExecutionResult:
+        intent, attempt = staged.intent, staged.attempt
+        fees, gas, profit, would_send = staged.fees, staged.gas, staged.profit, staged.would_send
         status = Status.NOT_SENT if outcome.status is SendStatus.REJECTED else Status.SENT
         log.info(
             "%s %s: intent %d nonce %d %s (%s)",
@@ -856,6 +1120,12 @@ class _Supervisor:
         )
 
     def _realised_profit(self, request: ExecutionRequest, receipt: Receipt) -> int:
+        if request.profit_log is not None:
+            at = 32 * request.profit_word
+            for entry in receipt.logs:
+                if request.profit_log.matches(entry.address, entry.topics, entry.data):
+                    return int.from_bytes(entry.data[at : at + 32], "big")
+            return 0
         if request.route is Route.DIRECT:
             expected = request.expected_log
             for entry in receipt.logs:

@@ -561,6 +561,33 @@ class Journal:
             key=lambda i: (i.nonce is None, i.nonce if i.nonce is not None else 0, i.id),
         )
 
+    def count_open(self, kind: IntentKind) -> int:
+        """How many intents of ``kind`` are open (without loading them: the executor asks
+        before every send, with up to thousands in flight)."""
+        marks = ",".join("?" * len(OPEN_STATES))
+        row = self._conn.execute(
+            f"SELECT COUNT(*) FROM intents WHERE kind = ? AND state IN ({marks})",
+            [str(kind), *(str(s) for s in OPEN_STATES)],
+        ).fetchone()
+        return int(row[0])
+
+    def open_nonces(self) -> set[int]:
+        """The nonces of the open intents (what ``open_intents`` would give, read cheaply)."""
+        marks = ",".join("?" * len(OPEN_STATES))
+        rows = self._conn.execute(
+            f"SELECT nonce FROM intents WHERE nonce IS NOT NULL AND state IN ({marks})",
+            [str(s) for s in OPEN_STATES],
+        )
+        return {int(r[0]) for r in rows}
+
+    def highest_confirmed_nonce(self) -> int | None:
+        """The highest nonce with a confirmed attempt: the chain can only be below it by
+        lagging or lying (confirmation is at the configured depth)."""
+        row = self._conn.execute(
+            "SELECT MAX(nonce) FROM attempts WHERE state = ?", (str(AttemptState.CONFIRMED),)
+        ).fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else None
+
     def intents_for_key(self, key: str) -> list[Intent]:
         rows = self._conn.execute(
             "SELECT * FROM intents WHERE opportunity_key = ? ORDER BY id", (key,)
@@ -707,7 +734,8 @@ class Journal:
                 state = IntentState(row["state"])
                 if state in OPEN_STATES:
                     raise DuplicateIntent(f"{key} already has intent {row['id']} in state {state}")
-                if state is IntentState.CONFIRMED and (row["mined"] or 0) >= observed_block:
+                # mined in observed_block itself: the decision saw its effect (not stale)
+                if state is IntentState.CONFIRMED and (row["mined"] or 0) > observed_block:
                     raise DuplicateIntent(
                         f"{key} was already done by intent {row['id']} in block {row['mined']}, "
                         f"after the state this decision saw (block {observed_block})"

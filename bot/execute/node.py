@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.exceptions import TransactionNotFound
 
 from bot.chain.reverts import is_revert
@@ -31,6 +31,18 @@ def scrub(message: str) -> str:
 
 class NodeUnavailable(Exception):
     """A read or send failed for a reason other than the node's answer (transport, timeout)."""
+
+
+_MAX_NONCE = 2**64 - 1  # EIP-2681
+_MAX_BLOCK = 2**63 - 1
+
+
+def _sane(value: int, what: str, limit: int) -> int:
+    """A number from the node, refused when no honest node could say it (a negative or
+    absurd nonce would otherwise jam the journal's counter for good)."""
+    if not 0 <= value <= limit:
+        raise NodeUnavailable(f"{what}: implausible value {value:#x} from the node")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +103,55 @@ def _bytes(value: Any) -> bytes:
     return bytes(value)
 
 
+def _receipt_from_json(r: Mapping[str, Any]) -> Receipt | None:
+    """A receipt from the node's raw JSON (hex quantities), as :meth:`Node.receipt` reads it
+    through web3."""
+    if r.get("blockNumber") is None:
+        return None
+    to = r.get("to")
+    return Receipt(
+        tx_hash=hexstr(r["transactionHash"]),
+        block_number=_sane(int(r["blockNumber"], 16), "receipt block", _MAX_BLOCK),
+        block_hash=hexstr(r["blockHash"]),
+        status=int(r["status"], 16),
+        gas_used=int(r["gasUsed"], 16),
+        effective_gas_price=int(r.get("effectiveGasPrice") or "0x0", 16),
+        sender=str(Web3.to_checksum_address(r["from"])),
+        to=str(Web3.to_checksum_address(to)) if to else None,
+        logs=tuple(
+            Log(
+                address=str(Web3.to_checksum_address(entry["address"])),
+                topics=tuple(_bytes(t) for t in entry["topics"]),
+                data=_bytes(entry["data"]),
+            )
+            for entry in r["logs"]
+        ),
+    )
+
+
+def _without_chain_id_validation(w3: Web3) -> Web3:
+    """``w3``'s provider and middleware minus web3's ``validation`` layer.
+
+    That layer asks the node for ``eth_chainId`` before every ``eth_call`` and
+    ``eth_estimateGas`` (to check a ``chainId`` field our calls never carry): one extra
+    request per simulation. The executor checks the chain id itself, uncached, at start-up,
+    once per block and on every poll (``Executor._check_chain``), so the layer adds nothing.
+    The caller's ``w3`` is left as it was."""
+    names = [name for _mw, name in w3.middleware_onion.middleware]
+    if "validation" not in names:
+        return w3
+    private = Web3(w3.provider, middleware=[])
+    for mw, name in reversed(w3.middleware_onion.middleware):
+        if name != "validation":
+            private.middleware_onion.add(mw, name=name)
+    return private
+
+
 class Node:
     """The executor's view of one JSON-RPC endpoint (or eth-tester) through ``Web3``."""
 
     def __init__(self, w3: Web3) -> None:
-        self.w3 = w3
+        self.w3 = _without_chain_id_validation(w3)
 
     def _wrap(self, what: str, exc: Exception) -> NodeUnavailable:
         return NodeUnavailable(f"{what}: {type(exc).__name__}: {scrub(str(exc))[:500]}")
@@ -112,7 +168,7 @@ class Node:
         except Exception as exc:
             raise self._wrap("eth_getBlockByNumber", exc) from None
         return Head(
-            number=int(block["number"]),
+            number=_sane(int(block["number"]), "eth_getBlockByNumber", _MAX_BLOCK),
             hash=hexstr(block["hash"]),
             base_fee=int(block.get("baseFeePerGas", 0) or 0),
             gas_used=int(block["gasUsed"]),
@@ -129,23 +185,51 @@ class Node:
             raise self._wrap("eth_getBlockByNumber", exc) from None
         return hexstr(block["hash"])
 
+    def block_transactions(self, number: int) -> tuple[str, frozenset[str]] | None:
+        """The canonical block ``number``: its hash and the hashes of its transactions
+        (the evidence a receipt is checked against before it is believed)."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except Exception as exc:
+            if "not found" in str(exc).lower():
+                return None
+            raise self._wrap("eth_getBlockByNumber", exc) from None
+        return hexstr(block["hash"]), frozenset(hexstr(h) for h in block["transactions"])
+
+    def block_summary(self, number: int) -> tuple[str, str, frozenset[str]] | None:
+        """Block ``number``'s hash, parent hash and transaction hashes (None: not there yet):
+        what the transaction manager reads once per new block to see which of ours were mined."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except Exception as exc:
+            if "not found" in str(exc).lower():
+                return None
+            raise self._wrap("eth_getBlockByNumber", exc) from None
+        return (
+            hexstr(block["hash"]),
+            hexstr(block["parentHash"]),
+            frozenset(hexstr(h) for h in block["transactions"]),
+        )
+
     def nonce(self, address: str, block: str = "latest") -> int:
         try:
-            return int(
+            count = int(
                 self.w3.eth.get_transaction_count(Web3.to_checksum_address(address), block)  # type: ignore[arg-type]
             )
         except Exception as exc:
             raise self._wrap("eth_getTransactionCount", exc) from None
+        return _sane(count, "eth_getTransactionCount", _MAX_NONCE)
 
     def balance(self, address: str, block: int | None = None) -> int:
         try:
-            return int(
+            balance = int(
                 self.w3.eth.get_balance(
                     Web3.to_checksum_address(address), "latest" if block is None else block
                 )
             )
         except Exception as exc:
             raise self._wrap("eth_getBalance", exc) from None
+        return _sane(balance, "eth_getBalance", 2**256 - 1)
 
     def code(self, address: str) -> bytes:
         try:
@@ -254,6 +338,43 @@ class Node:
     def send_raw(self, raw: bytes) -> str:
         """``eth_sendRawTransaction``; errors propagate for the caller to classify."""
         return hexstr(self.w3.eth.send_raw_transaction(raw))
+
+    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]] | None:
+        """One JSON-RPC batch request; the raw responses in the order of ``calls`` (None:
+        the provider cannot batch, e.g. eth-tester: the caller sends one request each).
+
+        Hand-written on the provider's ``make_batch_request`` rather than web3's
+        ``w3.batch_requests()``: that one raises on the first error response, and here each
+        response must be judged on its own (one reverting simulation or one refused send must
+        not cost the others). ``params`` must be JSON-ready (hex strings). A transport failure
+        raises :class:`NodeUnavailable`; then any send in the batch may have got through."""
+        make = getattr(self.w3.provider, "make_batch_request", None)
+        if make is None or not isinstance(self.w3.provider, HTTPProvider):
+            return None
+        try:
+            responses = make([(method, params) for method, params in calls])
+        except Exception as exc:
+            raise self._wrap("batch", exc) from None
+        if not isinstance(responses, list) or len(responses) != len(calls):
+            raise NodeUnavailable(f"batch: {len(calls)} requests, a malformed answer")
+        return [dict(r) if isinstance(r, Mapping) else {} for r in responses]
+
+    def receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt | None] | None:
+        """Receipts of ``tx_hashes`` in one batch request (None where the node has none;
+        None for all when the provider cannot batch or an answer is odd: ask one by one)."""
+        answers = self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        if answers is None:
+            return None
+        out: dict[str, Receipt | None] = {}
+        for tx_hash, answer in zip(tx_hashes, answers, strict=True):
+            if "error" in answer:
+                return None
+            raw = answer.get("result")
+            try:
+                out[tx_hash] = _receipt_from_json(raw) if raw is not None else None
+            except (KeyError, TypeError, ValueError):
+                return None
+        return out
 
     def request(self, method: str, params: list[Any]) -> Any:
         """A raw JSON-RPC request (node-specific methods in tests and tools)."""

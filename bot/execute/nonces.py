@@ -65,6 +65,11 @@ class NonceKeeper:
             )
             self.journal.record_event("foreign_nonce", detail)
             current = self.journal.advance_nonce(chain_next, "nonces used by another sender")
-        held = {i.nonce for i in self.journal.open_intents() if i.nonce is not None}
-        gaps = tuple(n for n in range(max(latest, pending), current) if n not in held)
+        # A node answering a nonce below one we saw confirmed (lagging, lying) must not make
+        # a used nonce look like a hole to heal with a second transaction.
+        confirmed = self.journal.highest_confirmed_nonce()
+        floor = confirmed + 1 if confirmed is not None else 0
+        held = self.journal.open_nonces()
+        start = max(latest, pending, floor)
+        gaps = tuple(n for n in range(start, current) if n not in held)
         return NonceCheck(current, latest, pending, foreign, gaps, detail)

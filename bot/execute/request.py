@@ -34,6 +34,15 @@ class Route(StrEnum):
     DIRECT = "direct"
     """``liquidationCall`` from the bot's own account, paying from its own token balance
     (approved once to the pool)."""
+    AUCTION_BARK = "auction_bark"
+    """Collateral auctions (bot.run.keeper): start one for the keeper reward."""
+    AUCTION_TAKE = "auction_take"
+    """Buy from a Dutch auction through the bot's AuctionTaker (flash sale, no inventory; the
+    taker's ``minProfit`` guard makes a late or undercut take revert)."""
+    AUCTION_REDO = "auction_redo"
+    AUCTION_TEND = "auction_tend"
+    AUCTION_DENT = "auction_dent"
+    AUCTION_DEAL = "auction_deal"
 
 
 def opportunity_key(user: str, collateral: str, debt: str) -> str:
@@ -132,6 +141,14 @@ class ExecutionRequest:
     """The model's own cap for this opportunity (the executor's caps still apply)."""
     approval: Approval | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    rival_log: ExpectedLog | None = None
+    """A log that, emitted for someone else, means a rival did this first (address and
+    topics are matched; a log naming one of our addresses in a topic or data word is ours).
+    None: the lending protocol's ``LiquidationCall`` scan."""
+    profit_log: ExpectedLog | None = None
+    """The log whose data word ``profit_word`` is the realised profit (e.g. the auction
+    taker's ``Taken``); None: the liquidator's ``Liquidated`` event."""
+    profit_word: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,6 +185,9 @@ class ExecutionRequest:
                 else None
             ),
             "extra": dict(self.extra),
+            "rival_log": self.rival_log.to_json() if self.rival_log else None,
+            "profit_log": self.profit_log.to_json() if self.profit_log else None,
+            "profit_word": self.profit_word,
         }
 
     @classmethod
@@ -204,6 +224,9 @@ class ExecutionRequest:
                 else None
             ),
             extra=dict(d.get("extra", {})),
+            rival_log=ExpectedLog.from_json(d["rival_log"]) if d.get("rival_log") else None,
+            profit_log=ExpectedLog.from_json(d["profit_log"]) if d.get("profit_log") else None,
+            profit_word=int(d.get("profit_word", 0)),
         )
 
     def dumps(self) -> str:

@@ -9,7 +9,7 @@ it never retries blindly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -105,6 +105,27 @@ def competitor_liquidations(
     return found
 
 
+def rival_logs(
+    node: Node,
+    address: str,
+    topics: Sequence[bytes | None],
+    from_block: int,
+    to_block: int,
+    ours: Iterable[str],
+) -> list[CompetitorLiquidation]:
+    """Logs of ``address`` matching ``topics`` that name none of ``ours`` in a topic or a
+    data word: another protocol's "someone else did it" (e.g. an auction's ``Take``)."""
+    if to_block < from_block:
+        return []
+    mine = {bytes(12) + bytes.fromhex(a[2:].lower()) for a in ours}
+    found = []
+    for block, tx_hash, log in node.logs(address, topics, from_block, to_block):
+        words = [log.data[i : i + 32] for i in range(0, len(log.data), 32)]
+        if mine.isdisjoint([*log.topics[1:], *words]):
+            found.append(CompetitorLiquidation(block, tx_hash, "a rival"))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Simulation:
     """The outcome of simulating one call at one block."""
@@ -130,14 +151,19 @@ def simulate(
     value: int = 0,
     block: int | None = None,
     estimate: bool = True,
+    head: int | None = None,
 ) -> Simulation:
     """``eth_call`` (and ``eth_estimateGas``) at ``block`` (default: the latest, pinned by
     number so both see the same state). Transport failures raise NodeUnavailable: no
-    simulation, no send."""
-    number = block if block is not None else node.head().number
+    simulation, no send.
+
+    ``head``: the caller read the head this block already; the call then goes to the
+    ``latest`` tag (a block mined since is seen, never an older state) without a head read
+    of its own, and the result is labelled with ``head``."""
+    number = block if block is not None else head if head is not None else node.head().number
     tx: dict[str, Any] = {"from": sender, "to": to, "data": "0x" + data.hex(), "value": value}
     try:
-        returned = node.call(tx, number)
+        returned = node.call(tx, "latest" if block is None and head is not None else number)
         gas = None
         if estimate and block is None:
             # Some nodes (eth-tester) estimate only at a tag; the call above is the check that

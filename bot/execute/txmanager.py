@@ -10,6 +10,12 @@ least 12.5%, within the caps and while the gas stays below the expected profit; 
 opportunity is gone (the supervisor's re-simulation reverts), it is cancelled by a zero-value
 self-send at the same nonce.
 
+What a tick costs: the new blocks' transaction hashes are read once each, and receipts are
+asked (in one batch where the node allows) only for attempts found in them; a pending attempt
+is looked up in the pool and re-simulated only when it is due (stuck, not surely sent, or its
+nonce no longer held in the pool). After a gap, a reorg or at the first tick, every receipt is
+asked as before.
+
 Nothing here allocates a nonce for an attempt that may already be out: a send whose answer
 is ambiguous is recorded as sent and looked up by hash on the next tick.
 """
@@ -123,6 +129,14 @@ class TxManager:
         self.supervisor = supervisor
         self.address = signer.address
         self._noted: set[tuple[int, str]] = set()
+        self._scanned: tuple[int, str] | None = None
+        """(number, hash) of the newest block whose transaction hashes a tick has read."""
+        self._blocks: dict[int, tuple[str, frozenset[str]]] = {}
+        self._unsure: set[int] = set()
+        self._receipts: dict[str, Receipt | None] = {}
+        """Receipts fetched in one batch for this tick (the attempts found in new blocks)."""
+        """Attempts whose last broadcast was "maybe sent": looked up at the next tick."""
+        """This tick's reads of blocks (hash, transaction hashes), by number."""
 
     def _note(self, intent: Intent, kind: str, detail: str) -> None:
         """Journal (and log) a reason for not acting, once per intent and kind, not per block."""
@@ -180,8 +194,17 @@ class TxManager:
             fill_gap=fill_gap,
         )
 
-    def _broadcast(self, attempt: Attempt, head: Head, *, replacement: bool = False) -> SendOutcome:
-        outcome = self.submitter.submit(attempt.raw_tx, attempt.tx_hash, head.number)
+    def _broadcast(
+        self,
+        attempt: Attempt,
+        head: Head,
+        *,
+        replacement: bool = False,
+        outcome: SendOutcome | None = None,
+    ) -> SendOutcome:
+        """Submit (or, given ``outcome``, record a batch's answer for) one signed attempt."""
+        if outcome is None:
+            outcome = self.submitter.submit(attempt.raw_tx, attempt.tx_hash, head.number)
         failpoints.failpoint(
             failpoints.AFTER_REPLACEMENT_BROADCAST
             if replacement
@@ -198,11 +221,32 @@ class TxManager:
                 refused_at=head.number,
             )
         else:
+            if outcome.status is SendStatus.ACCEPTED:
+                self._unsure.discard(attempt.id)
+            else:
+                self._unsure.add(attempt.id)
             detail = (
                 "sent" if outcome.status is SendStatus.ACCEPTED else f"maybe sent: {outcome.detail}"
             )
             self.journal.mark_sent(attempt.id, head.number, detail)
         return outcome
+
+    def sign_original(self, intent: Intent, *, nonce: int, gas: int, fees: Fees) -> Attempt:
+        """Sign the intent's first transaction at ``nonce`` and journal it (not broadcast)."""
+        return self._sign_and_journal(
+            intent,
+            nonce=nonce,
+            kind=AttemptKind.ORIGINAL,
+            to=intent.target,
+            data=intent.calldata,
+            value=intent.value,
+            gas=gas,
+            fees=fees,
+        )
+
+    def record_original(self, attempt: Attempt, head: Head, outcome: SendOutcome) -> SendOutcome:
+        """Record what a batch broadcast of a journaled original attempt answered."""
+        return self._broadcast(attempt, head, outcome=outcome)
 
     def send_original(
         self,
@@ -312,25 +356,104 @@ class TxManager:
 
     def _find_mined(self, attempts: list[Attempt]) -> tuple[Attempt, Receipt] | None:
         for attempt in sorted(attempts, key=lambda a: -a.id):
-            receipt = self.node.receipt(attempt.tx_hash)
+            key = attempt.tx_hash.lower()
+            if key in self._receipts:
+                receipt = self._receipts.pop(key)  # this tick's batch, used once
+            else:
+                receipt = self.node.receipt(attempt.tx_hash)
             if receipt is not None:
                 return attempt, receipt
         return None
+
+    _MAX_SCAN = 32
+    """Blocks read one by one after a pause; a longer gap looks every receipt up instead."""
+
+    def _scan(self, head: Head) -> frozenset[str] | None:
+        """The transaction hashes of the blocks mined since the last tick, one header-and-hashes
+        read per block; None when they cannot be trusted to be complete (first tick, a gap
+        over ``_MAX_SCAN``, a reorg, a head that moved meanwhile): then every open attempt's
+        receipt is looked up, as a tick without this shortcut would."""
+        scanned, self._scanned = self._scanned, (head.number, head.hash)
+        if scanned is None or head.number - scanned[0] > self._MAX_SCAN:
+            return None
+        if head.number <= scanned[0]:
+            return None if head.hash != scanned[1] else frozenset()
+        parent = scanned[1]
+        found: set[str] = set()
+        for number in range(scanned[0] + 1, head.number + 1):
+            summary = self.node.block_summary(number)
+            if summary is None or summary[1] != parent:
+                return None
+            parent = summary[0]
+            self._blocks[number] = (summary[0], summary[2])
+            found |= summary[2]
+        return frozenset(found) if parent == head.hash else None
+
+    def _block(self, number: int) -> tuple[str, frozenset[str]] | None:
+        cached = self._blocks.get(number)
+        if cached is None:
+            read = self.node.block_transactions(number)
+            if read is None:
+                return None
+            cached = self._blocks[number] = read
+        return cached
 
     def tick(self, head: Head | None = None) -> list[Update]:
         """One pass over every open intent, lowest nonce first."""
         head = head or self.node.head()
         updates = []
+        self._blocks = {}
         latest = self.node.nonce(self.address, "latest")
-        for intent in self.journal.open_intents():
+        intents = self.journal.open_intents()
+        mined = self._scan(head) if intents else None
+        if not intents:
+            self._scanned = (head.number, head.hash)
+        # The pool's view in one read: below the pending count, every nonce is held.
+        pool = self.node.nonce(self.address, "pending") if mined is not None else 0
+        self._receipts = {}
+        if mined:
+            ours = [
+                a.tx_hash.lower()
+                for intent in intents
+                for a in self.journal.attempts(intent.id)
+                if a.tx_hash.lower() in mined
+            ]
+            if len(ours) > 1:
+                self._receipts = self.node.receipts(ours) or {}
+        for intent in intents:
             before = intent.state
-            detail = self._tick_intent(intent, head, latest)
+            detail = self._tick_intent(intent, head, latest, mined, pool)
             after = self.journal.intent(intent.id).state
             if after != before or detail:
                 updates.append(Update(intent.id, intent.opportunity_key, before, after, detail))
         return updates
 
-    def _tick_intent(self, intent: Intent, head: Head, chain_latest: int) -> str:
+    def _review_due(self, intent: Intent, attempts: list[Attempt], head: Head, pool: int) -> bool:
+        """Whether a pending public intent needs its pool lookup and re-simulation this block:
+        only when it is about to be replaced (stuck), was never (or not surely) broadcast, or
+        its nonce is not held in the node's pool (dropped)."""
+        pending = [a for a in attempts if a.state in _PENDING]
+        if not pending:
+            return False
+        if intent.nonce is None or pool <= intent.nonce:
+            return True
+        newest = max(pending, key=lambda a: a.id)
+        if (
+            newest.state is not AttemptState.SENT
+            or newest.first_sent_block is None
+            or any(a.id in self._unsure for a in pending)
+        ):
+            return True
+        return head.number - newest.first_sent_block >= self.config.stuck_blocks
+
+    def _tick_intent(
+        self,
+        intent: Intent,
+        head: Head,
+        chain_latest: int,
+        mined: frozenset[str] | None = None,
+        pool: int = 0,
+    ) -> str:
         if intent.nonce is None:
             self.journal.finish(
                 intent.id,
@@ -340,7 +463,24 @@ class TxManager:
             )
             return "never signed"
         attempts = self.journal.attempts(intent.id)
-        found = self._find_mined(attempts)
+        if (
+            mined is not None
+            and chain_latest <= intent.nonce
+            and not any(a.state is AttemptState.MINED for a in attempts)
+        ):
+            # Every block since the last tick was read: an attempt in none of them is unmined
+            # (its receipt is not looked up), and one that is not yet due for replacement is
+            # left alone this block (no pool lookup, no re-simulation).
+            # One that is due goes the whole way, as every intent did before this shortcut.
+            ours = [a for a in attempts if a.tx_hash.lower() in mined]
+            due = not self.submitter.visible_in_pool or self._review_due(
+                intent, attempts, head, pool
+            )
+            if not ours and not due:
+                return ""
+            found = self._find_mined(ours if ours else attempts)
+        else:
+            found = self._find_mined(attempts)
         if found is not None:
             return self._on_mined(intent, *found, head)
         if any(a.state is AttemptState.MINED for a in attempts):
@@ -386,16 +526,21 @@ class TxManager:
                 in_pool.append(a)
                 if a.state is not AttemptState.SENT:
                     self.journal.mark_sent(a.id, head.number, "found in the node's pool")
+        leave = False
         if not cancelling and not review.keep:
-            self.cancel(intent, head, f"opportunity gone: {review.reason}")
-            return f"cancelling: {review.reason}"
+            if self.cancel(intent, head, f"opportunity gone: {review.reason}") is not None:
+                return f"cancelling: {review.reason}"
+            # No cancellation fits under the caps: the transaction is left to land (the
+            # contract's profit guard makes it revert cheaply), never bumped, but kept in the
+            # pool: a dropped one would leave its nonce empty and jam every later nonce.
+            leave = True
         sent_at = newest.first_sent_block if newest.first_sent_block is not None else head.number
         stuck = head.number - sent_at >= self.config.stuck_blocks
         if not in_pool:
             missing = [a.id for a in pending if a.state is not AttemptState.DROPPED]
             if missing:
                 self.journal.mark_dropped(intent.id, missing, "not in the node's pool, nonce free")
-            if stuck and newest.state is not AttemptState.SIGNED:
+            if stuck and not leave and newest.state is not AttemptState.SIGNED:
                 replaced = self._replace(intent, pending, head, review, cancel=cancelling)
                 if replaced is not None:
                     return f"dropped and stuck: replaced by {replaced.tx_hash}"
@@ -403,10 +548,12 @@ class TxManager:
             outcome = self._broadcast(
                 newest, head, replacement=newest.kind is not AttemptKind.ORIGINAL
             )
-            if outcome.status is SendStatus.REJECTED and not stuck:
+            if outcome.status is SendStatus.REJECTED and not stuck and not leave:
                 # Usually the base fee rose above the max fee: replace with fresh fees.
                 self._replace(intent, pending, head, review, cancel=cancelling)
             return f"dropped, rebroadcast {newest.tx_hash}: {outcome.status}"
+        if leave:
+            return f"opportunity gone ({review.reason}), no cancellation under the caps: left"
         if newest.state is AttemptState.SIGNED and newest not in in_pool:
             # Journaled but never broadcast (the process stopped in between): send it now.
             outcome = self._broadcast(
@@ -470,10 +617,17 @@ class TxManager:
         depth = head.number - receipt.block_number + 1
         if depth < self.config.confirmations:
             return f"mined in block {receipt.block_number} ({depth}/{self.config.confirmations})"
-        if self.node.block_hash(receipt.block_number) != receipt.block_hash:
+        block = self._block(receipt.block_number)
+        if block is None or block[0] != receipt.block_hash:
             self.journal.unmine(intent.id, f"block {receipt.block_number} is no longer canonical")
             self.journal.record_event("reorg", f"intent {intent.id} nonce {intent.nonce}")
             return "reorged out"
+        if attempt.tx_hash.lower() not in block[1]:
+            # A receipt the block does not back (a lying or confused node): not evidence.
+            detail = f"receipt names block {receipt.block_number}, which does not hold it"
+            self.journal.unmine(intent.id, detail)
+            self._note(intent, "unbacked_receipt", detail)
+            return detail
         verdict = self.supervisor.judge(self.journal.intent(intent.id), attempt, receipt)
         self.journal.finish(
             intent.id,

@@ -7,12 +7,16 @@ and a bot that cannot raise its bid loses it, but one that bids past its profit 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import bisect
+import heapq
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.model.amm import after_swap
+from bot.model.fixed_point import ray_mul
 from bot.model.gas import GasTable
 from bot.model.health import account_data
+from bot.model.interest import normalized_debt, normalized_income
 from bot.model.liquidation import liquidate
 from bot.model.profit import NATIVE_UNIT, VALUE_SCALE, Valuation
 from bot.model.sizing import DEFAULT_MAX_STEPS, PairBook, SizedPath, size_account
@@ -243,39 +247,193 @@ def plan_block(
     Liquidations in one block share AMM pairs, inventory and reserves: after taking the best,
     its effects (pair reserves, inventory, the pool's state) are applied and the remaining
     accounts are re-evaluated, so later entries are priced on the state they will meet.
+
+    Only accounts whose inputs changed are re-evaluated (see :class:`_Inputs`): the result is
+    the one re-ranking every account after every liquidation gives, at a cost that grows
+    with the accounts a liquidation really affects rather than with all of them.
     """
+    return list(
+        iter_plan(
+            market,
+            accounts,
+            timestamp,
+            pairs=pairs,
+            valuation=valuation,
+            gas_table=gas_table,
+            base_fee=base_fee,
+            inventory=inventory,
+            config=config,
+            max_liquidations=max_liquidations,
+        )
+    )
+
+
+def iter_plan(
+    market: MarketState,
+    accounts: Sequence[Account],
+    timestamp: int,
+    *,
+    pairs: Sequence[PairReserves],
+    valuation: Valuation,
+    gas_table: GasTable,
+    base_fee: int,
+    inventory: Mapping[str, int] | None = None,
+    config: DecisionConfig = DecisionConfig(),
+    max_liquidations: int | None = None,
+) -> Iterator[Opportunity]:
+    """:func:`plan_block`, one liquidation at a time: each is yielded as soon as it is
+    decided, so that it can be sent while the rest of the plan is worked out."""
     book = {frozenset((p.token0, p.token1)): p for p in pairs}
     stock = dict(inventory or {})
     remaining = {a.user: a for a in accounts}
-    plan: list[Opportunity] = []
-    while remaining and (max_liquidations is None or len(plan) < max_liquidations):
-        ranked = rank_accounts(
-            market,
-            remaining.values(),
-            timestamp,
-            pairs=list(book.values()),
-            valuation=replace(valuation, market=market),
-            gas_table=gas_table,
-            base_fee=base_fee,
-            inventory=stock,
-            config=config,
-        )
-        if not ranked:
+    inputs = _Inputs(market, timestamp, remaining.values())
+    heap: list[tuple[int, int, str, int]] = []
+    version: dict[str, int] = {}
+    best: dict[str, Opportunity] = {}
+
+    def evaluate(users: Iterable[str]) -> None:
+        pair_book = PairBook(dict(book))
+        priced = replace(valuation, market=market)
+        for user in users:
+            version[user] = version.get(user, 0) + 1
+            best.pop(user, None)
+            opp = best_for_account(
+                market,
+                remaining[user],
+                timestamp,
+                pairs=pair_book,
+                valuation=priced,
+                gas_table=gas_table,
+                base_fee=base_fee,
+                inventory=stock,
+                config=config,
+            )
+            if opp is not None:
+                best[user] = opp
+                # The order of ``rank``: most profitable, then lowest health, then user.
+                heapq.heappush(heap, (-opp.net_profit, opp.health_factor, user, version[user]))
+
+    evaluate(list(remaining))
+    taken = 0
+    while remaining and (max_liquidations is None or taken < max_liquidations):
+        chosen: Opportunity | None = None
+        while heap:
+            _, _, user, seen = heapq.heappop(heap)
+            if user in remaining and version[user] == seen:
+                chosen = best[user]
+                break
+        if chosen is None:
             break
-        best = ranked[0]
-        plan.append(best)
-        s = best.sized
+        yield chosen
+        taken += 1
+        s = chosen.sized
         outcome = liquidate(
-            market, remaining.pop(best.user), s.collateral, s.debt, s.debt_to_cover, timestamp
+            market, remaining.pop(chosen.user), s.collateral, s.debt, s.debt_to_cover, timestamp
         )
+        before_market, before_stock = market, dict(stock)
         market = outcome.market
         key = frozenset((s.collateral, s.debt))
+        moved_pair = False
         if s.path is ExecutionPath.FLASH:
             book[key] = after_swap(book[key], s.collateral, s.repay, s.debt_to_cover)
+            moved_pair = True
         elif s.path is ExecutionPath.INVENTORY_SWAP:
             book[key] = after_swap(book[key], s.collateral, s.amounts.to_liquidator, s.swap_out)
+            moved_pair = True
         if s.path is not ExecutionPath.FLASH:
             stock[s.debt] = stock.get(s.debt, 0) + s.debt_gain
         if s.path is ExecutionPath.INVENTORY:
             stock[s.collateral] = stock.get(s.collateral, 0) + s.collateral_gain
-    return plan
+        dirty = inputs.affected(
+            before_market,
+            market,
+            assets=(s.collateral, s.debt),
+            pair=key if moved_pair else None,
+            stock_before=before_stock,
+            stock_after=stock,
+        )
+        evaluate(sorted(u for u in dirty if u in remaining))
+
+
+class _Inputs:
+    """What each account's best opportunity is computed from, to find whom a liquidation
+    affects. ``best_for_account`` reads, for an account, only:
+
+    - per reserve it holds: the configuration, the liquidity index normalized to the
+      block's timestamp if it supplies the asset and the borrow index if it owes it (cash,
+      rates and totals are not read; a balance of zero makes its index irrelevant);
+    - the AMM pair of any two assets it holds;
+    - the inventory of each asset it owes, only up to its debt in it (sizing caps a
+      liquidation at ``min(balance, debt)`` and never covers more than the debt);
+    - prices, gas, fees and the decision configuration, which no liquidation changes.
+    """
+
+    def __init__(self, market: MarketState, timestamp: int, accounts: Iterable[Account]) -> None:
+        self.timestamp = timestamp
+        self.by_asset: dict[str, set[str]] = {}
+        self.suppliers: dict[str, set[str]] = {}
+        self.owers: dict[str, set[str]] = {}
+        self.by_pair: dict[frozenset[str], set[str]] = {}
+        self.debts: dict[str, list[tuple[int, str]]] = {}
+        """asset -> (debt in token units, user), sorted."""
+        for account in accounts:
+            assets = [p.asset for p in account.positions]
+            for asset in assets:
+                self.by_asset.setdefault(asset, set()).add(account.user)
+            for i, a in enumerate(assets):
+                for b in assets[i + 1 :]:
+                    self.by_pair.setdefault(frozenset((a, b)), set()).add(account.user)
+            for p in account.positions:
+                if p.scaled_supply:
+                    self.suppliers.setdefault(p.asset, set()).add(account.user)
+                if p.scaled_debt:
+                    self.owers.setdefault(p.asset, set()).add(account.user)
+                if p.scaled_debt and market.has_reserve(p.asset):
+                    index = normalized_debt(market.reserve(p.asset).state, timestamp)
+                    debt = ray_mul(p.scaled_debt, index)
+                    self.debts.setdefault(p.asset, []).append((debt, account.user))
+        for entries in self.debts.values():
+            entries.sort()
+
+    def _view(self, market: MarketState, asset: str) -> tuple[object, int, int] | None:
+        if not market.has_reserve(asset):
+            return None
+        r = market.reserve(asset)
+        t = self.timestamp
+        return (r.config, normalized_income(r.state, t), normalized_debt(r.state, t))
+
+    def affected(
+        self,
+        before: MarketState,
+        after: MarketState,
+        *,
+        assets: Iterable[str],
+        pair: frozenset[str] | None,
+        stock_before: Mapping[str, int],
+        stock_after: Mapping[str, int],
+    ) -> set[str]:
+        """Accounts whose inputs differ between the two states."""
+        out: set[str] = set()
+        for asset in set(assets):
+            was, now = self._view(before, asset), self._view(after, asset)
+            if was is None or now is None or was[0] != now[0]:
+                out |= self.by_asset.get(asset, set())
+                continue
+            if was[1] != now[1]:
+                out |= self.suppliers.get(asset, set())
+            if was[2] != now[2]:
+                out |= self.owers.get(asset, set())
+        if (before.liquidations_paused, before.prices) != (after.liquidations_paused, after.prices):
+            for users in self.by_asset.values():
+                out |= users
+        if pair is not None:
+            out |= self.by_pair.get(pair, set())
+        for asset in set(stock_before) | set(stock_after):
+            old, new = stock_before.get(asset, 0), stock_after.get(asset, 0)
+            if old == new:
+                continue
+            # min(stock, debt) changes exactly for the debts above the lower of the two.
+            entries = self.debts.get(asset, [])
+            start = bisect.bisect_right(entries, (min(old, new), "\U0010ffff"))
+            out.update(user for _, user in entries[start:])
+        return out

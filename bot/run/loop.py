@@ -21,7 +21,7 @@ from web3 import Web3
 from bot.chain.artifacts import abi_of
 from bot.deploy.market import Deployment
 from bot.execute import ExecutionResult, Executor, Status, Update, request_from_opportunity
-from bot.execute.request import opportunity_key
+from bot.execute.request import ExecutionRequest, opportunity_key
 from bot.model.gas import GasTable, next_base_fee
 from bot.model.health import account_data
 from bot.model.liquidation import LiquidationReverted
@@ -29,7 +29,7 @@ from bot.model.profit import Numeraire, Valuation
 from bot.model.ranking import (
     DecisionConfig,
     Opportunity,
-    plan_block,
+    iter_plan,
     price_opportunity,
     rank_accounts,
 )
@@ -122,6 +122,8 @@ class LiquidationLoop:
         self._ledger_seen: set[int] = set()
         self.reports: list[BlockReport] = []
         self._stop = threading.Event()
+        self._queued: list[tuple[Opportunity, ExecutionRequest]] = []
+        self._chunk = 1
 
     @property
     def gas_table(self) -> GasTable:
@@ -181,10 +183,25 @@ class LiquidationLoop:
                     blocked.user, blocked.health_factor, "blocked: " + ", ".join(blocked.blocked_by)
                 )
             )
+        # Receipts first only when they can change this block's plan: an account that needs
+        # another liquidation must not wait a block behind its own mined one. Otherwise
+        # fresh opportunities go out first and tracking follows (one poll a block either way).
+        early = bool(sendable) and self.executor.live and self._any_in_flight(sendable)
+        updates = self.executor.poll() if early else []
+        if updates:
+            self._learn_gas()
         if sendable:
-            self._plan_and_send(snapshot, sendable, report)
+            # One read of chain id, head, nonces and balance for all of this block's sends.
+            if self.executor.live:
+                self.executor.begin_block()
+            try:
+                self._plan_and_send(snapshot, sendable, report)
+            finally:
+                self.executor.end_block()
         report.decided_at = report.decided_at or time.monotonic()
-        report.updates = self.executor.poll() if self.executor.live else []
+        if not early:
+            updates = self.executor.poll() if self.executor.live else []
+        report.updates = updates
         if report.updates:
             self._learn_gas()
         for update in report.updates:
@@ -199,6 +216,14 @@ class LiquidationLoop:
             )
         self.reports.append(report)
         return report
+
+    def _any_in_flight(self, accounts: Sequence[AccountAtRisk]) -> bool:
+        """Some of ``accounts`` has a liquidation the executor still tracks as in flight."""
+        keys = [intent.opportunity_key for intent in self.executor.in_flight()]
+        if not keys:
+            return False
+        prefixes = tuple(opportunity_key(a.user, "", "").removesuffix("::") + ":" for a in accounts)
+        return any(key.startswith(prefixes) for key in keys)
 
     def _plan_and_send(
         self, snapshot: MarketSnapshot, accounts: Sequence[AccountAtRisk], report: BlockReport
@@ -219,51 +244,39 @@ class LiquidationLoop:
             "inventory": inventory,
             "config": self.strategy.decision,
         }
+        # Each liquidation is sent as soon as the greedy plan decides it: the first goes out
+        # after one pass over the accounts, not after the whole plan.
+        users = [a.account for a in accounts]
+        plan: list[Opportunity] = []
+        self._chunk, self._queued = 1, []  # nothing decided on an older block is ever sent
         try:
-            plan = plan_block(
+            for opp in iter_plan(
                 market,
-                [a.account for a in accounts],
+                users,
                 snapshot.timestamp,
                 max_liquidations=self.strategy.max_per_block,
                 **common,
-            )
+            ):
+                self._take(opp, plan, snapshot, valuation, report)
         except LiquidationReverted as exc:
-            # Chaining liquidations ran a reserve out of cash in the model: plan each
-            # account on the block's own state instead (the executor's simulation decides).
+            # Chaining liquidations ran a reserve out of cash in the model: plan the rest of
+            # the accounts on the block's own state (the executor's simulation decides).
             event("plan_fallback", block=snapshot.block_number, reason=type(exc).__name__)
-            plan = rank_accounts(
-                market, [a.account for a in accounts], snapshot.timestamp, **common
+            done = {o.user for o in plan}
+            rest = rank_accounts(
+                market, [a for a in users if a.user not in done], snapshot.timestamp, **common
             )
-            plan = plan[: self.strategy.max_per_block]
+            if self.strategy.max_per_block is not None:
+                rest = rest[: max(0, self.strategy.max_per_block - len(plan))]
+            for opp in rest:
+                self._take(opp, plan, snapshot, valuation, report)
+        self._flush(report)
         report.planned = plan
-        report.decided_at = time.monotonic()
-        if self.metrics is not None:
-            self.metrics.decision_latency.observe(report.decided_at - report.seen_at)
-            self.metrics.opportunities.inc(len(plan))
+        if not report.decided_at:  # nothing to take: the decision is that
+            report.decided_at = time.monotonic()
+            if self.metrics is not None:
+                self.metrics.decision_latency.observe(report.decided_at - report.seen_at)
         planned_users = {o.user for o in plan}
-        for opp in plan:
-            event(
-                "opportunity",
-                block=snapshot.block_number,
-                user=opp.user,
-                path=str(opp.path),
-                collateral=self._symbol(opp.sized.collateral),
-                debt=self._symbol(opp.sized.debt),
-                debt_to_cover=opp.debt_to_cover,
-                net_profit=opp.net_profit,
-                priority_fee=opp.priority_fee_per_gas,
-            )
-            request = request_from_opportunity(
-                opp,
-                self.protocol,
-                pool=self.deployment.pool,
-                liquidator=self.deployment.flash_liquidator,
-                observed_block=snapshot.block_number,
-                expected_profit_wei=valuation.to_native(opp.gross_profit),
-            )
-            result = self.executor.execute(request)
-            report.results.append(result)
-            self._record_result(opp, result, report)
         for account in accounts:
             if account.user not in planned_users:
                 reason = self.why_left(snapshot, account.account, valuation, base_fee, inventory)
@@ -271,6 +284,60 @@ class LiquidationLoop:
                 event("skipped", block=snapshot.block_number, user=account.user, reason=reason)
                 if self.metrics is not None:
                     self.metrics.skipped.labels(reason=reason.split(":")[0]).inc()
+
+    def _take(
+        self,
+        opp: Opportunity,
+        plan: list[Opportunity],
+        snapshot: MarketSnapshot,
+        valuation: Valuation,
+        report: BlockReport,
+    ) -> None:
+        """Send one planned liquidation and record what became of it."""
+        plan.append(opp)
+        if not report.decided_at:
+            report.decided_at = time.monotonic()
+            if self.metrics is not None:
+                self.metrics.decision_latency.observe(report.decided_at - report.seen_at)
+        if self.metrics is not None:
+            self.metrics.opportunities.inc()
+        event(
+            "opportunity",
+            block=snapshot.block_number,
+            user=opp.user,
+            path=str(opp.path),
+            collateral=self._symbol(opp.sized.collateral),
+            debt=self._symbol(opp.sized.debt),
+            debt_to_cover=opp.debt_to_cover,
+            net_profit=opp.net_profit,
+            priority_fee=opp.priority_fee_per_gas,
+        )
+        request = request_from_opportunity(
+            opp,
+            self.protocol,
+            pool=self.deployment.pool,
+            liquidator=self.deployment.flash_liquidator,
+            observed_block=snapshot.block_number,
+            expected_profit_wei=valuation.to_native(opp.gross_profit),
+        )
+        self._queued.append((opp, request))
+        if len(self._queued) >= self._chunk:
+            self._flush(report)
+
+    _MAX_CHUNK = 32
+    """Liquidations sent in one batch at most (the first alone, then 2, 4, ...: the first
+    broadcast waits for no other decision, the later ones share their round trips)."""
+
+    def _flush(self, report: BlockReport) -> None:
+        """Simulate and send the decided liquidations not sent yet, as one batch."""
+        queued, self._queued = self._queued, []
+        if not queued:
+            return
+        self._chunk = min(self._chunk * 2, self._MAX_CHUNK)
+        results = self.executor.execute_batch([request for _, request in queued])
+        for (opp, _), result in zip(queued, results, strict=True):
+            report.results.append(result)
+            self._record_result(opp, result, report)
 
     def _record_result(
         self, opp: Opportunity, result: ExecutionResult, report: BlockReport

@@ -36,7 +36,7 @@ from bot.chain.rpc import BlockHeader, LogEntry, RpcClient, RpcFailure
 from bot.model.fixed_point import PERCENTAGE_FACTOR, RAY, WAD
 from bot.model.health import AccountData
 from bot.model.interest import compounded_interest, normalized_debt, normalized_income
-from bot.model.types import Account, PairReserves, Reserve
+from bot.model.types import Account, MarketState, PairReserves, Reserve
 from bot.protocols.base import (
     LayoutChanged,
     LendingProtocol,
@@ -51,6 +51,7 @@ from bot.protocols.base import (
 )
 from bot.watch.book import BlockRef, Book
 from bot.watch.heads import HeadSource
+from bot.watch.index import HealthIndex
 from bot.watch.snapshot import AccountAtRisk, MarketSnapshot
 
 log = logging.getLogger("liqbot.watch")
@@ -72,6 +73,11 @@ class WatcherConfig:
     """Blocks between full reconciliations (about ``accounts / multicall_batch`` requests
     each); 0 leaves them to explicit :meth:`Watcher.reconcile` calls."""
     confirm: bool = True
+    confirm_all: bool = False
+    """Confirm every candidate with the pool, not only those the exact model says are
+    liquidatable (and those it cannot price): about three times the reads in a crash, for a
+    near-threshold account whose model health is wrong (each confirmation checks the model
+    to the wei; a mismatch re-reads the account)."""
     use_bloom: bool = True
     max_step_blocks: int = 200
     """Blocks handled in one catch-up step (one snapshot is emitted per step)."""
@@ -186,6 +192,10 @@ class Watcher:
         self.snapshot: MarketSnapshot | None = None
         self._health: dict[str, AccountData] = {}
         self._watch: set[str] = set()
+        self._unpriced: set[str] = set()
+        """Accounts whose health the model could not compute: the pool is asked instead."""
+        self._index = HealthIndex()
+        """Lower bounds on the health of every computed account outside ``_watch``."""
         self._full_timestamp = 0
         self._max_rate = 0
         self._refresh_all = False
@@ -304,6 +314,7 @@ class Watcher:
         self.book = book
         self._health = {}
         self._watch = set()
+        self._unpriced = set()
         layout = protocol.load_layout(self.multicall, header.number)
         book.set_layout(layout)
         addresses, topics = protocol.discovery_filter()
@@ -592,13 +603,9 @@ class Watcher:
             track.append(Mismatch("reserve", new.asset, old, new))
         self.book.set_reserve(new)
         self._max_rate = max(self._max_rate, new.state.variable_borrow_rate)
-        if (
-            old is None
-            or old.config != new.config
-            or normalized_income(old.state, timestamp) != normalized_income(new.state, timestamp)
-            or normalized_debt(old.state, timestamp) != normalized_debt(new.state, timestamp)
-        ):
+        if old is None or old.config != new.config:
             changes.assets.add(new.asset)
+        # An index that jumps reaches health through the index's bounds, as prices do.
 
     def _on_price(
         self, asset: str, changes: _Changes, track: list[Mismatch] | None
@@ -611,8 +618,7 @@ class Watcher:
             if track is not None and old is not None:
                 track.append(Mismatch("price", asset, old, status))
             self.book.set_price(status)
-            if old is None or old.price != status.price:
-                changes.assets.add(asset)
+            # A price move reaches health through the index (see _recompute_dirty).
 
         return apply
 
@@ -700,6 +706,8 @@ class Watcher:
     def _recompute_all(self, timestamp: int) -> None:
         self._health = {}
         self._watch = set()
+        self._unpriced = set()
+        self._index.reset(_levels(self.book.market_state(last_good_prices=True), timestamp))
         self._full_timestamp = timestamp
         self._max_rate = max(
             (r.state.variable_borrow_rate for r in self.book.reserves.values()), default=0
@@ -708,25 +716,35 @@ class Watcher:
         self._recompute(set(self.book.borrowers), timestamp)
 
     def _recompute(self, users: Iterable[str], timestamp: int) -> None:
+        """Recompute ``users``, and every account a price move since the last recompute may
+        have carried near the line (popped from the index, whose bounds then hold again
+        at the prices used here)."""
         market = self.book.market_state(last_good_prices=True)
         line = self._watch_line
-        for user in users:
+        moved = self._index.reprice(_levels(market, timestamp), line)
+        for user in {*users, *moved} if moved else users:
             if user not in self.book.borrowers:
                 self._health.pop(user, None)
                 self._watch.discard(user)
+                self._index.discard(user)
                 continue
             try:
                 data = self.protocol.account_health(market, self.book.account(user), timestamp)
             except (KeyError, ZeroDivisionError) as exc:
                 log.warning("watch: cannot compute health of %s: %s", user, exc)
+                self._unpriced.add(user)
                 self._watch.add(user)
+                self._index.discard(user)
                 continue
             self.stats.recomputed += 1
+            self._unpriced.discard(user)
             self._health[user] = data
             if data.health_factor < line:
                 self._watch.add(user)
+                self._index.discard(user)
             else:
                 self._watch.discard(user)
+                self._index.add(user, data)
 
     # ================================================================== output
 
@@ -737,8 +755,13 @@ class Watcher:
             key=lambda u: self._health[u].health_factor,
         )
         chain_health: dict[str, int | None] = {}
-        if candidates and self.config.confirm:
-            chain_health = self._confirm(candidates, header)
+        confirm = (
+            candidates
+            if self.config.confirm_all
+            else [u for u in candidates if self._health[u].liquidatable or u in self._unpriced]
+        )
+        if confirm and self.config.confirm:
+            chain_health = self._confirm(confirm, header)
         at_risk = tuple(
             AccountAtRisk(
                 account=self.book.account(user),
@@ -837,6 +860,18 @@ class Watcher:
                 symbol = self.book.layout.symbols.get(position.asset, position.asset)
                 reasons.append(f"{symbol}: {status.reason}")
         return tuple(reasons)
+
+
+def _levels(market: MarketState, timestamp: int) -> dict[str, tuple[int, int, int]]:
+    """What health is made of, per asset, at ``timestamp`` (see :mod:`bot.watch.index`)."""
+    return {
+        r.asset: (
+            market.prices.get(r.asset, 0),
+            normalized_income(r.state, timestamp),
+            normalized_debt(r.state, timestamp),
+        )
+        for r in market.reserves
+    }
 
 
 def _ref(header: BlockHeader) -> BlockRef:

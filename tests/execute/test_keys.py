@@ -149,3 +149,19 @@ def test_signatures_verify(signer: Signer) -> None:
     header = signer.relay_auth_header(b'{"x":1}')
     assert header.startswith(BOT_ADDRESS + ":0x")
     assert signer_from_key(BOT_KEY[2:]).address == BOT_ADDRESS
+
+
+def test_native_and_pure_python_signing_agree() -> None:
+    """coincurve (pinned) makes eth-keys sign natively; without it the pure-Python backend
+    signs. Both are deterministic (RFC 6979): the same key and hash give the same bytes."""
+    from eth_keys.backends.coincurve import CoinCurveECCBackend
+    from eth_keys.backends.native.main import NativeECCBackend
+    from eth_keys.main import KeyAPI
+    from eth_utils.crypto import keccak
+
+    digest = keccak(b"liqbot: one transaction hash")
+    native = KeyAPI(CoinCurveECCBackend()).PrivateKey(bytes.fromhex(BOT_KEY[2:]))
+    pure = KeyAPI(NativeECCBackend()).PrivateKey(bytes.fromhex(BOT_KEY[2:]))
+    signed = native.sign_msg_hash(digest)
+    assert signed.to_bytes() == pure.sign_msg_hash(digest).to_bytes()
+    assert signed.recover_public_key_from_msg_hash(digest) == pure.public_key
