@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from web3 import Web3
 
 from bot.chain.anvil import Anvil, free_port
 from bot.cli import cli
@@ -28,6 +29,43 @@ def test_deploy_to_anvil_writes_the_deployment(anvil: Anvil, tmp_path: Path) -> 
     data = json.loads(out.read_text())
     assert data["chain_id"] == 31337
     assert set(data["assets"]) == {"WETH", "WBTC", "USDC", "DAI"}
+
+
+def test_deploy_auctions_writes_both_deployments_and_hands_the_taker_over(
+    anvil: Anvil, tmp_path: Path
+) -> None:
+    from bot.chain.contracts import bind
+    from bot.deploy.auctions import AuctionDeployment
+
+    keeper = "0x" + "ab" * 20
+    out = tmp_path / "auctions.json"
+    result = CliRunner().invoke(
+        cli,
+        ["deploy", "--rpc", anvil.url, "--out", str(out), "--auctions", "--taker-owner", keeper],
+    )
+    assert result.exit_code == 0, result.output
+    dep = AuctionDeployment.load(out)
+    assert dep.chain_id == 31337
+    assert dep.taker_owner.lower() == keeper
+    market = json.loads(out.with_suffix(".market.json").read_text())
+    assert dep.multicall3 == market["multicall3"]
+    # The addresses are live contracts on the chain, and the taker really belongs to the keeper.
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    for address in (dep.liquidator, dep.multicall3, dep.taker):
+        assert len(w3.eth.get_code(address)) > 0, address
+    taker = bind(w3, "AuctionTaker", dep.taker)
+    assert taker.functions.owner().call().lower() == keeper
+
+
+def test_deploy_refuses_a_taker_owner_without_auctions_or_address(
+    anvil: Anvil, tmp_path: Path
+) -> None:
+    out = tmp_path / "auctions.json"
+    for args in (["--taker-owner", "0x" + "ab" * 20], ["--auctions", "--taker-owner", "keeper"]):
+        result = CliRunner().invoke(cli, ["deploy", "--rpc", anvil.url, "--out", str(out), *args])
+        assert result.exit_code != 0
+        assert "--taker-owner" in result.output
+        assert not out.exists()
 
 
 def test_deploy_refuses_a_wrong_chain_id(anvil: Anvil, tmp_path: Path) -> None:
