@@ -281,19 +281,27 @@ def _settings(config: Path | None) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-@cli.command()
-@config_option
-@click.option("--rpc", default=None, help="JSON-RPC URL (overrides chain.rpc_urls).")
-def run(config_path: Path | None, rpc: str | None) -> None:
-    """Run the bot against a chain until SIGINT/SIGTERM."""
+def _live_settings(config_path: Path | None, rpc: str | None) -> Settings:
+    """Settings for a long-running command (`run`, `keeper`), with logging set up from them;
+    ``--rpc`` overrides ``chain.rpc_urls``."""
     from bot.observe.logs import setup_logging
-    from bot.run import live
 
     if rpc is not None:
         os.environ["LIQBOT_CHAIN__RPC_URLS"] = json.dumps([rpc])
     settings = _settings(config_path)
     setup_logging(settings.observe.log_format, settings.observe.log_level)
     logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry URL paths
+    return settings
+
+
+@cli.command()
+@config_option
+@click.option("--rpc", default=None, help="JSON-RPC URL (overrides chain.rpc_urls).")
+def run(config_path: Path | None, rpc: str | None) -> None:
+    """Run the bot against a chain until SIGINT/SIGTERM."""
+    from bot.run import live
+
+    settings = _live_settings(config_path, rpc)
     try:
         sys.exit(live.run(settings))
     except live.StartupError as exc:
@@ -309,14 +317,9 @@ def keeper(config_path: Path | None, rpc: str | None) -> None:
     chain.deployment must be the file `liqbot deploy --auctions` writes; the [auctions]
     section sets the keeper's model of rivals and its minimum profit.
     """
-    from bot.observe.logs import setup_logging
     from bot.run import keeper_live, live
 
-    if rpc is not None:
-        os.environ["LIQBOT_CHAIN__RPC_URLS"] = json.dumps([rpc])
-    settings = _settings(config_path)
-    setup_logging(settings.observe.log_format, settings.observe.log_level)
-    logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry URL paths
+    settings = _live_settings(config_path, rpc)
     try:
         sys.exit(keeper_live.run_keeper(settings))
     except live.StartupError as exc:

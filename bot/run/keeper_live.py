@@ -12,10 +12,8 @@ hand and exit 0.
 
 from __future__ import annotations
 
-import signal
 import threading
 from dataclasses import dataclass
-from types import FrameType
 
 from web3 import Web3
 
@@ -27,7 +25,7 @@ from bot.model.auction import CompetitorModel
 from bot.observe.logs import event
 from bot.protocols.auction_engine import VaultEngineAdapter
 from bot.run.keeper import AuctionKeeper, KeeperConfig, open_keeper_executor
-from bot.run.live import StartupError, check_chain_ids
+from bot.run.live import StartupError, check_chain_ids, stop_on_signals
 from bot.watch.auctions import AuctionWatcher
 
 GWEI = 10**9
@@ -138,13 +136,11 @@ def build_keeper(settings: Settings) -> LiveKeeper:
 
 def run_keeper(settings: Settings) -> int:
     """Follow the chain until SIGINT/SIGTERM; finish the block in hand, then exit cleanly."""
-    stop = threading.Event()
+    with stop_on_signals() as stop:
+        return _run_keeper(settings, stop)
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        event("stopping", signal=signal.Signals(signum).name)
-        stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+def _run_keeper(settings: Settings, stop: threading.Event) -> int:
     live = build_keeper(settings)
     try:
         event(
@@ -173,8 +169,6 @@ def run_keeper(settings: Settings) -> int:
         event("stopped", blocks=len(keeper.reports), ledger=_ledger_summary(live.executor))
     finally:
         live.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from types import FrameType
@@ -195,8 +197,10 @@ def build(settings: Settings) -> LiveBot:
     return LiveBot(settings, deployment, w3, rpc, watcher, executor, loop, metrics, server)
 
 
-def run(settings: Settings) -> int:
-    """Follow the chain until SIGINT/SIGTERM; finish the block in hand, then exit cleanly."""
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event SIGINT/SIGTERM set (the block in hand finishes); the previous handlers come
+    back on exit. Shared by `liqbot run` and `liqbot keeper`."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -204,6 +208,20 @@ def run(settings: Settings) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(settings: Settings) -> int:
+    """Follow the chain until SIGINT/SIGTERM; finish the block in hand, then exit cleanly."""
+    with stop_on_signals() as stop:
+        return _run(settings, stop)
+
+
+def _run(settings: Settings, stop: threading.Event) -> int:
     bot = build(settings)
     try:
         event(
@@ -222,6 +240,4 @@ def run(settings: Settings) -> int:
         event("stopped", blocks=len(bot.loop.reports))
     finally:
         bot.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0
