@@ -24,45 +24,23 @@ from bot.chain.contracts import transact
 from bot.chain.embedded import embedded_chain
 from bot.deploy.auctions import AuctionMarket, deploy_auction_market, ilk_id
 from bot.deploy.market import MAX_UINT, deploy_market
+from bot.model.auction import (  # the model's exact arithmetic, shared with the contracts' tests
+    RAY,
+    WAD,
+    ceil_div,
+    collateral_price,
+    rdiv,
+    rmul,
+    rpow,
+    wmul,
+)
 
-WAD = 10**18
-RAY = 10**27
-HALF_RAY = RAY // 2
 TX_GAS = 1_500_000
 DEPLOY_GAS = 8_000_000
 """Explicit gas skips eth_estimateGas, which re-executes each transaction many times."""
 WETH, WBTC = "WETH-A", "WBTC-A"
 
 # --------------------------------------------------------------------------- reference math
-
-
-def rmul(x: int, y: int) -> int:
-    return x * y // RAY
-
-
-def wmul(x: int, y: int) -> int:
-    return x * y // WAD
-
-
-def rdiv(x: int, y: int) -> int:
-    return x * RAY // y
-
-
-def ceil_div(a: int, b: int) -> int:
-    return 0 if a == 0 else (a - 1) // b + 1
-
-
-def rpow(x: int, n: int) -> int:
-    if x == 0:
-        return RAY if n == 0 else 0
-    z = x if n % 2 else RAY
-    n //= 2
-    while n:
-        x = (x * x + HALF_RAY) // RAY
-        if n % 2:
-            z = (z * x + HALF_RAY) // RAY
-        n //= 2
-    return z
 
 
 def linear_price(top: int, elapsed: int, duration: int) -> int:
@@ -80,16 +58,8 @@ def next_rate(rate: int, fee: int, elapsed: int) -> int:
     return rate if elapsed == 0 else rmul(rpow(fee, elapsed), rate)
 
 
-def collateral_price(oracle_price: int, decimals: int) -> int:
-    return oracle_price * 10 ** (37 - decimals)
-
-
 def spot_of(oracle_price: int, decimals: int, liquidation_ratio: int) -> int:
     return rdiv(collateral_price(oracle_price, decimals), liquidation_ratio)
-
-
-def is_unsafe(collateral: int, normalized: int, spot: int, rate: int) -> bool:
-    return normalized != 0 and collateral * spot < normalized * rate
 
 
 def amount_out(amount_in: int, reserve_in: int, reserve_out: int) -> int:

@@ -16,6 +16,7 @@ from bot.deploy.auctions import (
     per_second_rate,
 )
 from bot.deploy.market import MAX_UINT
+from bot.model.auction import is_unsafe
 from tests.contracts.auction_fixtures import (
     RAY,
     WAD,
@@ -24,7 +25,6 @@ from tests.contracts.auction_fixtures import (
     Env,
     ceil_div,
     fresh_env,
-    is_unsafe,
     next_rate,
     reverts_call,
     rpow,
