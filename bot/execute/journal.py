@@ -323,6 +323,8 @@ class Journal:
         self.account = account
         self.chain_id = chain_id
         self._locks = list(locks)
+        self._depth = 0
+        """Open transactions: 0 none, 1 the outermost (BEGIN), more: savepoints inside it."""
 
     # ------------------------------------------------------------------ opening
 
@@ -419,14 +421,56 @@ class Journal:
             self._locks.clear()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One immediate (write-locked) transaction: all or nothing."""
+    def batch(self) -> Iterator[None]:
+        """Group writes into one transaction: one commit (one fsync) for all of them.
+
+        The executor journals a whole batch of intents and signed attempts this way, and
+        broadcasts only after the outermost ``batch`` has committed (journal before
+        broadcast still holds, per batch). Nestable: a write or ``batch`` inside runs in a
+        savepoint, so a write that fails (a duplicate intent) undoes only itself. An
+        exception out of the outermost ``batch`` rolls all of it back: what it held was
+        signed at most, never broadcast, so forgetting it (and its nonces) is safe."""
+        with self._tx():
+            yield
+
+    def flush(self) -> None:
+        """Inside a :meth:`batch`, commit what it holds so far and go on in a new transaction
+        (outside one, every write has committed already). Called before every broadcast, so
+        that a batch never holds a signed attempt the node may already have."""
+        if self._depth == 0:
+            return
+        if self._depth > 1:
+            raise JournalError("cannot commit from inside a nested batch or write")
+        self._conn.execute("COMMIT")
         self._conn.execute("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One immediate (write-locked) transaction: all or nothing. Inside a :meth:`batch`,
+        a savepoint: all or nothing for this write, committed with the batch."""
+        if self._depth:
+            name = f"nested{self._depth}"
+            self._conn.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._depth -= 1
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+                raise
+            self._depth -= 1
+            self._conn.execute(f"RELEASE {name}")
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield self._conn
         except BaseException:
+            self._depth = 0
             self._conn.execute("ROLLBACK")
             raise
+        self._depth = 0
         self._conn.execute("COMMIT")
 
     def _transition(
@@ -452,11 +496,14 @@ class Journal:
         detail: str = "",
         *,
         outcome: str | None = None,
+        before: str | None = None,
     ) -> None:
-        row = c.execute("SELECT state FROM intents WHERE id = ?", (intent_id,)).fetchone()
-        if row is None:
-            raise JournalError(f"no intent {intent_id}")
-        before = row["state"]
+        """``before``: the state the caller read in this transaction (saves reading it)."""
+        if before is None:
+            row = c.execute("SELECT state FROM intents WHERE id = ?", (intent_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"no intent {intent_id}")
+            before = str(row["state"])
         if before in FINAL_STATES and before != state:
             raise JournalError(f"intent {intent_id} is final ({before}); cannot become {state}")
         if outcome is None:
@@ -561,6 +608,16 @@ class Journal:
             key=lambda i: (i.nonce is None, i.nonce if i.nonce is not None else 0, i.id),
         )
 
+    def open_keys(self) -> list[str]:
+        """The opportunity keys of the open intents (without loading the intents: the loop
+        asks every block whether an account it is about to plan has one in flight)."""
+        marks = ",".join("?" * len(OPEN_STATES))
+        rows = self._conn.execute(
+            f"SELECT opportunity_key FROM intents WHERE state IN ({marks}) ORDER BY id",
+            [str(s) for s in OPEN_STATES],
+        )
+        return [str(r[0]) for r in rows]
+
     def count_open(self, kind: IntentKind) -> int:
         """How many intents of ``kind`` are open (without loading them: the executor asks
         before every send, with up to thousands in flight)."""
@@ -602,6 +659,34 @@ class Journal:
                 "SELECT * FROM attempts WHERE intent_id = ? ORDER BY id", (intent_id,)
             )
         return [self._attempt(r) for r in rows]
+
+    def open_attempts(self) -> dict[int, list[Attempt]]:
+        """Every attempt of every open intent, by intent id, oldest first: one query for
+        what :meth:`attempts` would read intent by intent."""
+        marks = ",".join("?" * len(OPEN_STATES))
+        rows = self._conn.execute(
+            f"SELECT a.* FROM attempts a JOIN intents i ON i.id = a.intent_id "
+            f"WHERE i.state IN ({marks}) ORDER BY a.id",
+            [str(s) for s in OPEN_STATES],
+        )
+        out: dict[int, list[Attempt]] = {}
+        for r in rows:
+            attempt = self._attempt(r)
+            out.setdefault(attempt.intent_id, []).append(attempt)
+        return out
+
+    def states(self, intent_ids: Sequence[int]) -> dict[int, IntentState]:
+        """The current state of each of ``intent_ids`` (read in chunks, not one by one)."""
+        out: dict[int, IntentState] = {}
+        ids = list(intent_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._conn.execute(
+                f"SELECT id, state FROM intents WHERE id IN ({marks})", chunk
+            ):
+                out[int(r[0])] = IntentState(r[1])
+        return out
 
     def attempt_by_hash(self, tx_hash: str) -> Attempt | None:
         row = self._conn.execute(
@@ -741,6 +826,7 @@ class Journal:
                         f"after the state this decision saw (block {observed_block})"
                     )
             now = _now()
+            request_json = json.dumps(request, sort_keys=True)
             cur = c.execute(
                 "INSERT INTO intents(opportunity_key, kind, path, target, calldata, value, "
                 "gas_limit, observed_block, request_json, nonce, state, created_at, updated_at) "
@@ -754,7 +840,7 @@ class Journal:
                     str(value),
                     gas_limit,
                     observed_block,
-                    json.dumps(request, sort_keys=True),
+                    request_json,
                     str(IntentState.INTENT),
                     now,
                     now,
@@ -762,7 +848,25 @@ class Journal:
             )
             intent_id = int(cur.lastrowid or 0)
             self._transition(c, intent_id, None, "", str(IntentState.INTENT), "written")
-        return self.intent(intent_id)
+        # What :meth:`intent` would read back, without reading it (one send: one write path).
+        return Intent(
+            id=intent_id,
+            opportunity_key=key,
+            kind=IntentKind(kind),
+            path=path,
+            target=target,
+            calldata=bytes(calldata),
+            value=int(value),
+            gas_limit=gas_limit,
+            observed_block=observed_block,
+            request=json.loads(request_json),
+            nonce=None,
+            state=IntentState.INTENT,
+            outcome="",
+            detail="",
+            created_at=now,
+            updated_at=now,
+        )
 
     def record_signed(
         self,
@@ -818,10 +922,12 @@ class Journal:
                         "UPDATE nonces SET next_nonce = ? WHERE account = ?",
                         (nonce + 1, self.account),
                     )
-                c.execute(
-                    "UPDATE intents SET nonce = ?, updated_at = ? WHERE id = ?",
-                    (nonce, _now(), intent_id),
-                )
+                if IntentState(row["state"]) is not IntentState.INTENT:
+                    c.execute(
+                        "UPDATE intents SET nonce = ?, updated_at = ? WHERE id = ?",
+                        (nonce, _now(), intent_id),
+                    )
+                # else: set with the state below, in one UPDATE
             elif row["nonce"] != nonce:
                 raise JournalError(
                     f"a {kind} of intent {intent_id} must use its nonce {row['nonce']}, not {nonce}"
@@ -859,8 +965,38 @@ class Journal:
                 f"tip {fees.max_priority_fee_per_gas} {tx_hash}",
             )
             if IntentState(row["state"]) is IntentState.INTENT:
-                self._set_intent_state(c, intent_id, IntentState.SIGNED, f"attempt {attempt_id}")
-        return self.attempts_by_id([attempt_id])[0]
+                detail = f"attempt {attempt_id}"
+                c.execute(
+                    "UPDATE intents SET nonce = COALESCE(nonce, ?), state = ?, detail = ?, "
+                    "updated_at = ? WHERE id = ?",
+                    (nonce, str(IntentState.SIGNED), detail, _now(), intent_id),
+                )
+                self._transition(
+                    c, intent_id, None, str(IntentState.INTENT), str(IntentState.SIGNED), detail
+                )
+        # What :meth:`attempts_by_id` would read back, without reading it.
+        return Attempt(
+            id=attempt_id,
+            intent_id=intent_id,
+            nonce=nonce,
+            kind=AttemptKind(kind),
+            tx_hash=tx_hash.lower(),
+            raw_tx=bytes(raw_tx),
+            to=to,
+            value=int(value),
+            gas_limit=gas_limit,
+            fees=Fees(int(fees.max_fee_per_gas), int(fees.max_priority_fee_per_gas)),
+            route=route,
+            state=AttemptState.SIGNED,
+            broadcasts=0,
+            first_sent_block=None,
+            last_sent_block=None,
+            mined_block=None,
+            mined_block_hash=None,
+            status=None,
+            gas_used=None,
+            effective_gas_price=None,
+        )
 
     def attempts_by_id(self, ids: Sequence[int]) -> list[Attempt]:
         marks = ",".join("?" * len(ids))
@@ -871,23 +1007,35 @@ class Journal:
         """The attempt was broadcast (or maybe was: the lookups will tell)."""
         with self._tx() as c:
             row = c.execute(
-                "SELECT intent_id, state FROM attempts WHERE id = ?", (attempt_id,)
+                "SELECT a.intent_id, a.state, i.state AS intent_state FROM attempts a "
+                "JOIN intents i ON i.id = a.intent_id WHERE a.id = ?",
+                (attempt_id,),
             ).fetchone()
             if row is None:
                 raise JournalError(f"no attempt {attempt_id}")
-            c.execute(
-                "UPDATE attempts SET broadcasts = broadcasts + 1, "
-                "first_sent_block = COALESCE(first_sent_block, ?), last_sent_block = ? "
-                "WHERE id = ?",
-                (block, block, attempt_id),
-            )
-            if AttemptState(row["state"]) in (AttemptState.SIGNED, AttemptState.DROPPED):
-                self._set_attempt_state(c, attempt_id, AttemptState.SENT, detail)
-            intent = c.execute(
-                "SELECT state FROM intents WHERE id = ?", (row["intent_id"],)
-            ).fetchone()
-            if IntentState(intent["state"]) in (IntentState.SIGNED, IntentState.DROPPED):
-                self._set_intent_state(c, row["intent_id"], IntentState.SENT, detail)
+            was = AttemptState(row["state"])
+            if was in (AttemptState.SIGNED, AttemptState.DROPPED):
+                c.execute(
+                    "UPDATE attempts SET broadcasts = broadcasts + 1, "
+                    "first_sent_block = COALESCE(first_sent_block, ?), last_sent_block = ?, "
+                    "state = ?, updated_at = ? WHERE id = ?",
+                    (block, block, str(AttemptState.SENT), _now(), attempt_id),
+                )
+                self._transition(
+                    c, row["intent_id"], attempt_id, str(was), str(AttemptState.SENT), detail
+                )
+            else:
+                c.execute(
+                    "UPDATE attempts SET broadcasts = broadcasts + 1, "
+                    "first_sent_block = COALESCE(first_sent_block, ?), last_sent_block = ? "
+                    "WHERE id = ?",
+                    (block, block, attempt_id),
+                )
+            intent_state = str(row["intent_state"])
+            if IntentState(intent_state) in (IntentState.SIGNED, IntentState.DROPPED):
+                self._set_intent_state(
+                    c, row["intent_id"], IntentState.SENT, detail, before=intent_state
+                )
 
     def mark_dropped(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import encode as abi_encode
@@ -22,7 +23,12 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from bot.execute.simulate import LIQUIDATION_CALL_TOPIC
 from bot.model.ranking import Opportunity
 from bot.model.types import ExecutionPath
-from bot.protocols.base import LendingProtocol, LiquidationRequest, checksum
+from bot.protocols.base import LendingProtocol, LiquidationRequest
+from bot.protocols.base import checksum as _checksum_uncached
+
+checksum = lru_cache(maxsize=8192)(_checksum_uncached)
+"""EIP-55 spelling, cached: each request names the same pool, tokens and liquidator, and a
+checksum is a keccak (five a request, a thousand requests a crash block)."""
 
 
 class Route(StrEnum):

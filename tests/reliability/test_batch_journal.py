@@ -1,0 +1,65 @@
+"""A batch of sends is journaled in one transaction that commits before the first broadcast,
+and ``max_in_flight`` holds exactly across a batch (issue 8)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.execute import Status, failpoints
+from bot.execute.journal import FINAL_STATES, AttemptState, Journal
+from tests.execute.scenario import BOT_ADDRESS, GWEI, request_for
+from tests.reliability.harness import Env
+
+
+def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(env2: Env) -> None:
+    requests = [
+        replace(request_for(env2.sc.market, b.address), priority_fee_per_gas=GWEI)
+        for b in env2.sc.borrowers
+    ]
+    ex = env2.open(confirmations=1, estimate_gas=False)
+    env2.automine(False)
+    assert ex.begin_block() is not None
+    env2.proxy.reset_counts()
+    with (
+        failpoints.armed(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST),
+        pytest.raises(failpoints.FailpointHit),
+    ):
+        ex.execute_batch(requests)
+    assert "eth_sendRawTransaction" not in env2.proxy.counts  # nothing left the process
+    # Another reader (what a restart finds): both intents and signed attempts, committed.
+    view = Journal.open(
+        env2.journal_path, account=BOT_ADDRESS, chain_id=env2.w3.eth.chain_id, lock=False
+    )
+    attempts = view.attempts()
+    assert [(a.nonce, a.state) for a in attempts] == [
+        (0, AttemptState.SIGNED),
+        (1, AttemptState.SIGNED),
+    ]
+    assert view.next_nonce() == 2
+    view.close()
+    ex.close()
+    # The restart broadcasts the journaled bytes (same hashes), and both settle.
+    again = env2.open(confirmations=1, estimate_gas=False)
+    assert again.journal is not None
+    sent = {s.tx_hash for s in env2.proxy.sends_from(BOT_ADDRESS)}
+    assert {a.tx_hash for a in attempts} <= sent
+    env2.settle(again)
+    assert all(i.state in FINAL_STATES for i in again.journal.intents())
+    env2.invariants(again)
+    again.close()
+
+
+def test_max_in_flight_holds_exactly_across_a_batch(env2: Env) -> None:
+    requests = [request_for(env2.sc.market, b.address) for b in env2.sc.borrowers]
+    ex = env2.open(confirmations=1, estimate_gas=False, max_in_flight=1)
+    env2.automine(False)
+    assert ex.begin_block() is not None
+    results = ex.execute_batch(requests)
+    ex.end_block()
+    # Both passed the check before the simulations; the second is refused when staged.
+    assert [r.status for r in results] == [Status.SENT, Status.BUSY]
+    assert ex.journal is not None and len(ex.journal.intents()) == 1
+    assert len(env2.proxy.sends_from(BOT_ADDRESS)) == 1
+    ex.close()
