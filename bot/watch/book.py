@@ -61,6 +61,9 @@ class Book:
         self._floor = -1
         """Rollback is possible to any block >= this one."""
         self._order: tuple[MarketLayout, dict[str, int]] = (self.layout, {})
+        self._accounts: dict[str, Account] = {}
+        """``account()`` answers, kept until the user's positions or the layout change: a
+        block reads the same accounts several times (health, snapshot, blocked reasons)."""
 
     # ------------------------------------------------------------------ blocks
 
@@ -153,6 +156,7 @@ class Book:
         return True
 
     def _put_position(self, user: str, asset: str, position: UserReserve | None) -> None:
+        self._accounts.pop(user, None)
         held = self.positions.get(user)
         if position is None:
             if held is not None:
@@ -234,12 +238,22 @@ class Book:
 
     def account(self, user: str) -> Account:
         """The user's positions in reserve-list order (the order the pool reports them)."""
-        held = self.positions.get(user, {})
         if self._order[0] is not self.layout:
             self._order = (self.layout, {a: i for i, a in enumerate(self.layout.assets)})
+            self._accounts = {}
+        cached = self._accounts.get(user)
+        if cached is not None:
+            return cached
+        held = self.positions.get(user, {})
         order = self._order[1]
-        ordered = sorted(held.values(), key=lambda p: order.get(p.asset, len(order)))
-        return Account(user, tuple(ordered))
+        if len(held) < 2:
+            account = Account(user, tuple(held.values()))
+        else:
+            ordered = sorted(held.values(), key=lambda p: order.get(p.asset, len(order)))
+            account = Account(user, tuple(ordered))
+        if held:
+            self._accounts[user] = account
+        return account
 
     def holders_of(self, assets: Iterable[str]) -> set[str]:
         out: set[str] = set()

@@ -25,7 +25,8 @@ class AccountAtRisk:
     """The model's exact ``getUserAccountData`` at the snapshot's block timestamp."""
     chain_health_factor: int | None = None
     """The pool's own answer in the same block; None when it could not be read (e.g. an
-    oracle would revert) or confirmation is off."""
+    oracle would revert), confirmation is off, or it is deferred and not yet done
+    (``WatcherConfig.defer_confirm``, then ``Watcher.confirm``)."""
     blocked_by: tuple[str, ...] = ()
     """Why a liquidation would revert right now (paused pool, unusable price)."""
 

@@ -13,7 +13,10 @@ content allows, and none of them scale with the number of accounts in the book:
    whose price or index jumped, and the few accounts near the threshold (interest accrues
    every second: an account far from it cannot cross before a bounded time, after which
    everything is recomputed; no request involved);
-5. one batched read confirming every candidate's health with the pool's own view.
+5. one batched read confirming every candidate's health with the pool's own view; with
+   ``defer_confirm`` the snapshot comes straight from the model and :meth:`Watcher.confirm`
+   does this afterwards, off the path from head to liquidation (the executor simulates every
+   transaction at the head before it signs, so confirmation guards the book, not the sends).
 
 A reorg (a new block whose parent is not the block we hold) rolls the book back to the common
 ancestor with its undo journal and replays the new branch. A periodic reconciliation reads
@@ -22,10 +25,12 @@ everything back in batches and corrects (and logs) whatever the events missed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -78,6 +83,11 @@ class WatcherConfig:
     liquidatable (and those it cannot price): about three times the reads in a crash, for a
     near-threshold account whose model health is wrong (each confirmation checks the model
     to the wei; a mismatch re-reads the account)."""
+    defer_confirm: bool = False
+    """Return each snapshot from the model alone (``chain_health_factor`` None) and leave
+    the pool's confirmation, and the book repair it triggers, to :meth:`Watcher.confirm`,
+    which the caller runs after acting on the snapshot: detection then costs no read that
+    grows with the number of liquidatable accounts."""
     use_bloom: bool = True
     max_step_blocks: int = 200
     """Blocks handled in one catch-up step (one snapshot is emitted per step)."""
@@ -103,6 +113,8 @@ class WatcherStats:
     full_recomputes: int = 0
     confirmed: int = 0
     confirm_mismatches: int = 0
+    confirm_skips: int = 0
+    """Deferred confirmations given up (block reorged away or no longer served, RPC down)."""
     reconciliations: int = 0
     reconcile_mismatches: int = 0
 
@@ -160,12 +172,18 @@ class _Batch:
 
 def bloom_may_contain(bloom: int, item: bytes) -> bool:
     """Whether a header's 2048-bit logs bloom may hold ``item`` (an address or a topic)."""
+    mask = _bloom_mask(item)
+    return bloom & mask == mask
+
+
+@lru_cache(maxsize=4_096)
+def _bloom_mask(item: bytes) -> int:
+    """The (up to) three bloom bits of ``item``; cached: the same addresses come every block."""
     digest = keccak(item)
+    mask = 0
     for i in (0, 2, 4):
-        bit = ((digest[i] << 8) | digest[i + 1]) & 2047
-        if not (bloom >> bit) & 1:
-            return False
-    return True
+        mask |= 1 << (((digest[i] << 8) | digest[i + 1]) & 2047)
+    return mask
 
 
 class Watcher:
@@ -194,6 +212,8 @@ class Watcher:
         self._watch: set[str] = set()
         self._unpriced: set[str] = set()
         """Accounts whose health the model could not compute: the pool is asked instead."""
+        self._candidates: set[str] = set()
+        """Watched accounts whose last computed health is below the candidate line."""
         self._index = HealthIndex()
         """Lower bounds on the health of every computed account outside ``_watch``."""
         self._full_timestamp = 0
@@ -315,6 +335,7 @@ class Watcher:
         self._health = {}
         self._watch = set()
         self._unpriced = set()
+        self._candidates = set()
         layout = protocol.load_layout(self.multicall, header.number)
         book.set_layout(layout)
         addresses, topics = protocol.discovery_filter()
@@ -669,9 +690,8 @@ class Watcher:
         """Trust header blooms only once one has been seen to hold the logs of its block."""
         if self._bloom_ok is False:
             return
-        ok = all(
-            bloom_may_contain(header.logs_bloom, bytes.fromhex(e.address[2:])) for e in entries
-        )
+        addresses = {e.address for e in entries}
+        ok = all(bloom_may_contain(header.logs_bloom, bytes.fromhex(a[2:])) for a in addresses)
         if not ok:
             log.info("watch: this node's header blooms do not cover its logs; not using them")
         self._bloom_ok = ok
@@ -707,6 +727,7 @@ class Watcher:
         self._health = {}
         self._watch = set()
         self._unpriced = set()
+        self._candidates = set()
         self._index.reset(_levels(self.book.market_state(last_good_prices=True), timestamp))
         self._full_timestamp = timestamp
         self._max_rate = max(
@@ -721,11 +742,13 @@ class Watcher:
         at the prices used here)."""
         market = self.book.market_state(last_good_prices=True)
         line = self._watch_line
+        candidate_line = self._candidate_line
         moved = self._index.reprice(_levels(market, timestamp), line)
         for user in {*users, *moved} if moved else users:
             if user not in self.book.borrowers:
                 self._health.pop(user, None)
                 self._watch.discard(user)
+                self._candidates.discard(user)
                 self._index.discard(user)
                 continue
             try:
@@ -742,34 +765,37 @@ class Watcher:
             if data.health_factor < line:
                 self._watch.add(user)
                 self._index.discard(user)
+                if data.health_factor < candidate_line:
+                    self._candidates.add(user)
+                else:
+                    self._candidates.discard(user)
             else:
                 self._watch.discard(user)
+                self._candidates.discard(user)
                 self._index.add(user, data)
 
     # ================================================================== output
 
     def _finish(self, header: BlockHeader, reorg_depth: int) -> MarketSnapshot:
-        line = self._candidate_line
-        candidates = sorted(
-            (u for u in self._watch if u in self._health and self._health[u].health_factor < line),
-            key=lambda u: self._health[u].health_factor,
-        )
+        health = self._health
+        candidates = list(self._candidates)
         chain_health: dict[str, int | None] = {}
-        confirm = (
-            candidates
-            if self.config.confirm_all
-            else [u for u in candidates if self._health[u].liquidatable or u in self._unpriced]
-        )
-        if confirm and self.config.confirm:
-            chain_health = self._confirm(confirm, header)
+        if self.config.confirm and not self.config.defer_confirm:
+            confirm = self._to_confirm(candidates)
+            if confirm:
+                chain_health = self._confirm(confirm, header)
+        unusable = self._unusable_prices()
         at_risk = tuple(
             AccountAtRisk(
                 account=self.book.account(user),
-                data=self._health[user],
+                data=health[user],
                 chain_health_factor=chain_health.get(user),
-                blocked_by=self._blocked_by(user),
+                blocked_by=self._blocked_by(user, unusable),
             )
-            for user in sorted(candidates, key=lambda u: self._health[u].health_factor)
+            for user in sorted(
+                (u for u in candidates if u in health),
+                key=lambda u: (health[u].health_factor, u),
+            )
         )
         snapshot = MarketSnapshot(
             block_number=header.number,
@@ -791,50 +817,149 @@ class Watcher:
         self.snapshot = snapshot
         return snapshot
 
+    def _to_confirm(self, candidates: Iterable[str]) -> list[str]:
+        """The candidates the pool is asked about: those the model says are liquidatable and
+        those it cannot price (every candidate with ``confirm_all``)."""
+        if self.config.confirm_all:
+            return list(candidates)
+        health = self._health
+        return [u for u in candidates if health[u].liquidatable or u in self._unpriced]
+
+    def confirm(self, snapshot: MarketSnapshot) -> MarketSnapshot:
+        """``snapshot`` with the pool's own health factor of each candidate (chosen as
+        :meth:`_finish` does), read at the snapshot's block; where the model differs, the
+        account is re-read and the book corrected (at the head the watcher holds now).
+
+        Meant for :attr:`WatcherConfig.defer_confirm`, after the caller has acted on the
+        snapshot, from the thread that calls :meth:`on_head` (the book is not locked). A
+        block the watcher has seen reorged away, or that the node no longer serves, is
+        skipped: logged and counted in ``stats.confirm_skips``, never raised.
+        """
+        if not self.config.confirm:
+            return snapshot
+        users = [
+            a.user
+            for a in snapshot.at_risk
+            if self.config.confirm_all or a.data.liquidatable or a.user in self._unpriced
+        ]
+        if not users:
+            return snapshot
+        number = snapshot.block_number
+        known = self.book.hash_at(number)
+        if known is not None and known != snapshot.block_hash:
+            return self._skip_confirm(snapshot, "the block was reorged away")
+        model = {a.user: a.data.health_factor for a in snapshot.at_risk}
+        try:
+            chain, wrong = self._read_health(users, number, snapshot.parent_hash, model)
+        except (ChainMoved, RpcFailure) as exc:
+            return self._skip_confirm(snapshot, str(exc))
+        head = self.book.head
+        current = head is not None and head.number == number and head.hash == snapshot.block_hash
+        if wrong and head is not None:
+            try:
+                if current:
+                    self._repair(wrong, number, snapshot.timestamp, chain)
+                else:
+                    self._repair(wrong, head.number, head.timestamp, chain, compare=False)
+            except RpcFailure as exc:
+                log.warning(
+                    "watch: could not re-read %d accounts (%s); reconciliation will",
+                    len(wrong),
+                    exc,
+                )
+                current = False
+        fixed = set(wrong) if current else set()
+        unusable = self._unusable_prices()
+        at_risk: list[AccountAtRisk] = []
+        for risky in snapshot.at_risk:
+            if risky.user in fixed and risky.user in self._health:
+                risky = dataclasses.replace(
+                    risky,
+                    account=self.book.account(risky.user),
+                    data=self._health[risky.user],
+                    blocked_by=self._blocked_by(risky.user, unusable),
+                )
+            if risky.user in chain:
+                risky = dataclasses.replace(risky, chain_health_factor=chain[risky.user])
+            at_risk.append(risky)
+        changes: dict[str, Any] = {"at_risk": tuple(at_risk)}
+        if fixed:
+            at_risk.sort(key=lambda a: (a.health_factor, a.user))
+            changes = {
+                "at_risk": tuple(at_risk),
+                "market": self.book.market_state(),
+                "oracle": dict(self.book.prices),
+            }
+        result = dataclasses.replace(snapshot, **changes)
+        if self.snapshot is snapshot:
+            self.snapshot = result
+        return result
+
+    def _skip_confirm(self, snapshot: MarketSnapshot, why: str) -> MarketSnapshot:
+        self.stats.confirm_skips += 1
+        log.warning("watch: not confirming block %d: %s", snapshot.block_number, why)
+        return snapshot
+
     def _confirm(self, users: list[str], header: BlockHeader) -> dict[str, int | None]:
         """The pool's own health factor for every candidate, in one batched call; where it
         differs from the model, the account is read back and the book corrected."""
+        model = {u: self._health[u].health_factor for u in users}
+        out, wrong = self._read_health(users, header.number, header.parent_hash, model)
+        if wrong:
+            self._repair(wrong, header.number, header.timestamp, out)
+        return out
+
+    def _read_health(
+        self, users: list[str], number: int, parent_hash: str, model: Mapping[str, int]
+    ) -> tuple[dict[str, int | None], list[str]]:
+        """The pool's health factors at block ``number`` (tied to ``parent_hash``) and the
+        users whose figure differs from ``model``."""
         reads: list[Read[Any]] = [self.protocol.health_read(u) for u in users]
-        tie = header.number >= 1
+        tie = number >= 1
         if tie:
-            reads.append(self.multicall.block_hash_read(header.number - 1))
-        values = self.multicall.read_all(reads, header.number)
-        if (
-            tie
-            and isinstance(values[-1], str)
-            and values[-1] not in (header.parent_hash, ZERO_HASH)
-        ):
-            raise ChainMoved(f"block {header.number} changed during confirmation")
+            reads.append(self.multicall.block_hash_read(number - 1))
+        values = self.multicall.read_all(reads, number)
+        if tie and isinstance(values[-1], str) and values[-1] not in (parent_hash, ZERO_HASH):
+            raise ChainMoved(f"block {number} changed during confirmation")
         out: dict[str, int | None] = {}
         wrong: list[str] = []
         for user, value in zip(users, values, strict=False):
             if isinstance(value, AccountData):
                 out[user] = value.health_factor
-                if value.health_factor != self._health[user].health_factor:
+                if value.health_factor != model[user]:
                     wrong.append(user)
             else:
                 out[user] = None
         self.stats.confirmed += len(users)
-        if wrong:
-            self.stats.confirm_mismatches += len(wrong)
-            self._repair(wrong, header, out)
-        return out
-
-    def _repair(self, users: list[str], header: BlockHeader, chain: dict[str, int | None]) -> None:
-        for user in users:
+        self.stats.confirm_mismatches += len(wrong)
+        for user in wrong:
             log.warning(
                 "watch: model health of %s is %s, the pool says %s at block %d; re-reading",
                 user,
-                self._health[user].health_factor,
-                chain[user],
-                header.number,
+                model[user],
+                out[user],
+                number,
             )
+        return out, wrong
+
+    def _repair(
+        self,
+        users: list[str],
+        number: int,
+        timestamp: int,
+        chain: Mapping[str, int | None],
+        *,
+        compare: bool = True,
+    ) -> None:
+        """Re-read ``users`` and the reserves and prices they hold at block ``number`` and
+        recompute them; with ``compare`` (``chain`` is from that same block), say if the
+        model still disagrees."""
         changes = _Changes()
         batch = _Batch()
-        book = self.book.at(header.number)
+        book = self.book.at(number)
         held = {p.asset for u in users for p in self.book.account(u).positions}
         self._add_market_reads(
-            batch, changes, header.timestamp, everything=False, reserves=held, prices=held
+            batch, changes, timestamp, everything=False, reserves=held, prices=held
         )
 
         def on_account(value: Any) -> None:
@@ -843,22 +968,31 @@ class Watcher:
 
         for user in users:
             batch.add(self.protocol.account_read(user), on_account)
-        batch.dispatch(batch.run(self.multicall, header.number))
-        self._recompute(users, header.timestamp)
+        batch.dispatch(batch.run(self.multicall, number))
+        self._recompute(users, timestamp)
+        if not compare:
+            return
         for user in users:
             data = self._health.get(user)
             if data is not None and data.health_factor != chain[user]:
                 log.error("watch: %s still differs from the pool after re-reading", user)
 
-    def _blocked_by(self, user: str) -> tuple[str, ...]:
-        reasons: list[str] = []
-        if self.book.paused:
-            reasons.append("liquidations paused")
-        for position in self.book.account(user).positions:
-            status = self.book.prices.get(position.asset)
-            if status is not None and not status.usable:
-                symbol = self.book.layout.symbols.get(position.asset, position.asset)
-                reasons.append(f"{symbol}: {status.reason}")
+    def _unusable_prices(self) -> dict[str, PriceStatus]:
+        return {a: s for a, s in self.book.prices.items() if not s.usable}
+
+    def _blocked_by(self, user: str, unusable: Mapping[str, PriceStatus]) -> tuple[str, ...]:
+        """Why liquidating ``user`` would revert now (``unusable``: assets without a usable
+        price); nothing to look at in the common case of a live pool and good prices."""
+        paused = self.book.paused
+        if not paused and not unusable:
+            return ()
+        reasons: list[str] = ["liquidations paused"] if paused else []
+        if unusable:
+            for position in self.book.account(user).positions:
+                status = unusable.get(position.asset)
+                if status is not None:
+                    symbol = self.book.layout.symbols.get(position.asset, position.asset)
+                    reasons.append(f"{symbol}: {status.reason}")
         return tuple(reasons)
 
 

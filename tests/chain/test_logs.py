@@ -11,7 +11,7 @@ from web3 import Web3
 from bot.chain.anvil import Anvil
 from bot.chain.contracts import deploy_contract
 from bot.chain.logs import LogReader
-from bot.chain.rpc import RetryPolicy, RpcClient, RpcError
+from bot.chain.rpc import LogEntry, RetryPolicy, RpcClient, RpcError
 from tests.chain.rpc_proxy import RpcProxy
 
 TRANSFER = Web3.keccak(text="Transfer(address,address,uint256)")
@@ -120,3 +120,45 @@ def test_a_single_block_that_is_refused_is_an_error(
     with pytest.raises(RpcError):
         reader.fetch(token_chain.first, token_chain.last, [token_chain.token], [TRANSFER])
     assert reader.stats.refusals == 3  # 8 -> 4 -> 2 -> 1, then the single block fails
+
+
+def test_parsed_logs_match_web3s_own_reading(token_chain: TokenChain) -> None:
+    """``get_logs`` parses each log by hand (hashes shared across one answer): every field
+    equals what web3 reads from the same node."""
+    rpc = RpcClient([token_chain.anvil.url])
+    ours = rpc.get_logs(token_chain.first, token_chain.last, [token_chain.token], [TRANSFER])
+    w3 = Web3(Web3.HTTPProvider(token_chain.anvil.url))
+    theirs = w3.eth.get_logs(
+        {"fromBlock": token_chain.first, "toBlock": token_chain.last, "address": token_chain.token}
+    )
+    assert len(ours) == len(theirs) == MINTS + 3
+    for entry, log in zip(ours, theirs, strict=True):
+        assert entry.address == log["address"]
+        assert entry.topics == tuple(bytes(t) for t in log["topics"])
+        assert entry.data == bytes(log["data"])
+        assert entry.block_number == log["blockNumber"]
+        assert entry.block_hash == "0x" + bytes(log["blockHash"]).hex()
+        assert entry.transaction_hash == "0x" + bytes(log["transactionHash"]).hex()
+        assert entry.log_index == log["logIndex"]
+    assert len({e.block_hash for e in ours[-3:]}) == 1  # three logs of one block
+    assert len({e.transaction_hash for e in ours[-3:]}) == 3
+
+
+def test_log_hashes_have_one_spelling_whatever_the_node_sends() -> None:
+    raw = {
+        "address": "0x" + "ab" * 20,
+        "topics": ["0x" + "CD" * 32],
+        "data": "0X" + "0F" * 32,
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "AB" * 32,
+        "logIndex": "0x2",
+        "transactionHash": "0x" + "Ef" * 32,
+    }
+    shared: dict[object, str] = {}
+    first = LogEntry.from_rpc(raw, shared)
+    assert first == LogEntry.from_rpc(raw) == LogEntry.from_rpc(raw, shared)
+    assert first.block_hash == "0x" + "ab" * 32 and first.transaction_hash == "0x" + "ef" * 32
+    assert first.topics == (bytes.fromhex("cd" * 32),) and first.data == bytes.fromhex("0f" * 32)
+    assert (first.block_number, first.log_index) == (16, 2)
+    with pytest.raises(ValueError):
+        LogEntry.from_rpc({**raw, "blockHash": "0x" + "zz" * 32}, shared)

@@ -4,6 +4,7 @@ and the in-process eth-tester chain."""
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from bot.chain.rpc import (
     RpcError,
     RpcUnavailable,
     Web3Endpoint,
+    checksum_address,
 )
 from tests.chain.rpc_proxy import RpcProxy
 
@@ -159,3 +161,17 @@ def test_in_process_chain_through_web3_endpoint(w3: Web3) -> None:
     assert rpc.get_block("latest").parent_hash == rpc.get_block(header.number - 1).hash
     assert rpc.call(account, b"") == b""
     assert rpc.stats.by_method["eth_getBlockByNumber"] == 3
+
+
+def test_checksum_spelling_is_eip55_in_every_input_form() -> None:
+    """The table-driven EIP-55 agrees with web3's on random addresses, whatever their case
+    or prefix, and refuses what web3 refuses."""
+    rng = random.Random(55)
+    for _ in range(2_000):
+        lower = "0x" + rng.randbytes(20).hex()
+        spelt = Web3.to_checksum_address(lower)
+        for form in (lower, spelt, "0X" + lower[2:].upper(), lower[2:], spelt.lower()):
+            assert checksum_address(form) == spelt, form
+    for bad in ("0x12", "0x" + "zz" * 20, "hello", "0x" + "ab" * 21, "0x" + "ab" * 19 + "g0"):
+        with pytest.raises(ValueError):
+            checksum_address(bad)

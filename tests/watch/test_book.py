@@ -120,3 +120,34 @@ def test_unchanged_writes_are_not_journaled() -> None:
     assert not book.set_paused(False)
     book.rollback(1)
     assert book.positions == {}
+
+
+def _expected_account(book: Book, user: str) -> tuple[UserReserve, ...]:
+    order = {a: i for i, a in enumerate(book.layout.assets)}
+    held = book.positions.get(user, {}).values()
+    return tuple(sorted(held, key=lambda p: order.get(p.asset, len(order))))
+
+
+def test_account_views_stay_exact_through_writes_rollbacks_and_layout_changes() -> None:
+    """``account()`` answers are kept between calls: every write, undo and layout change
+    must show in the next answer (positions in the layout's reserve order)."""
+    rng = random.Random(9)
+    book = Book(depth=100)
+    book.reset(BlockRef(10, "0x10"))
+    for block in range(11, 50):
+        _random_writes(book, rng, block)
+        book.record_block(BlockRef(block, f"0x{block}"))
+        for user in USERS:
+            assert book.account(user).positions == _expected_account(book, user), (block, user)
+    for target in (45, 30, 12):
+        book.rollback(target)
+        for user in USERS:
+            assert book.account(user).positions == _expected_account(book, user), (target, user)
+    book.at(13).set_layout(MarketLayout(ASSETS, {}, {}))
+    book.set_position(USERS[0], UserReserve(ASSETS[2], 1, 0, True))
+    book.set_position(USERS[0], UserReserve(ASSETS[0], 0, 1, False))
+    assert [p.asset for p in book.account(USERS[0]).positions] == [ASSETS[0], ASSETS[2]]
+    book.set_layout(MarketLayout(tuple(reversed(ASSETS)), {}, {}))
+    assert [p.asset for p in book.account(USERS[0]).positions] == [ASSETS[2], ASSETS[0]]
+    for user in USERS:
+        assert book.account(user).positions == _expected_account(book, user)

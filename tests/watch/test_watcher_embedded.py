@@ -3,17 +3,20 @@ interest, reconciliation, confirmation and a reorg made with eth-tester's snapsh
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from eth_utils.abi import function_signature_to_4byte_selector
 
 from bot.chain.contracts import transact
 from bot.chain.embedded import EmbeddedChain
+from bot.chain.multicall import Call, CallResult, Multicall
 from bot.chain.rpc import RpcClient
 from bot.deploy.borrowers import plan_borrowers
 from bot.deploy.bulk import BulkBorrowers, deploy_bulk, open_bulk, random_steps, run_steps
@@ -224,3 +227,93 @@ def test_run_follows_polled_heads_and_reconciles_periodically(seeded: Seeded) ->
     assert seen[0].block_number < target == seen[-1].block_number
     assert seen[-1].prices[s.market.deployment.token("WBTC")] == 59_000 * 10**8
     assert watcher.stats.reconciliations >= 1 and watcher.stats.reconcile_mismatches == 0
+
+
+GET_USER_ACCOUNT_DATA = function_signature_to_4byte_selector("getUserAccountData(address)")
+
+
+class CountingMulticall(Multicall):
+    """Counts the ``getUserAccountData`` calls that go out in batches (the real multicall)."""
+
+    health_reads = 0
+
+    def aggregate3(self, calls: Sequence[Call], block: int | str = "latest") -> list[CallResult]:
+        self.health_reads += sum(c.data[:4] == GET_USER_ACCOUNT_DATA for c in calls)
+        return super().aggregate3(calls, block)
+
+
+def _deferred(s: Seeded) -> tuple[Watcher, CountingMulticall]:
+    protocol = AavePoolAdapter.from_deployment(s.market.deployment)
+    multicall = CountingMulticall(s.rpc, protocol.multicall_address)
+    watcher = Watcher(s.rpc, protocol, WatcherConfig(defer_confirm=True), multicall=multicall)
+    watcher.sync()
+    return watcher, multicall
+
+
+def test_deferred_confirmation_repairs_a_wrong_book_after_the_snapshot(seeded: Seeded) -> None:
+    s = seeded
+    watcher, multicall = _deferred(s)
+    s.market.set_price("WETH", Decimal("2400"), s.market.w3.eth.accounts[0])
+    (snapshot,) = watcher.poll()
+    risky = snapshot.at_risk[0]
+    book = watcher.book.at(snapshot.block_number)
+    debt = next(p for p in risky.account.positions if p.scaled_debt)
+    book.set_position(risky.user, UserReserve(debt.asset, 0, debt.scaled_debt * 2, False))
+    s.chain.mine()
+    (snapshot,) = watcher.poll()
+    # Detection alone: straight from the (wrong) model, not one read of the pool's view.
+    assert multicall.health_reads == 0 and watcher.stats.confirmed == 0
+    assert snapshot.liquidatable and risky.user in {a.user for a in snapshot.liquidatable}
+    assert all(a.chain_health_factor is None for a in snapshot.at_risk)
+    confirmed = watcher.confirm(snapshot)
+    assert multicall.health_reads == watcher.stats.confirmed == len(snapshot.liquidatable)
+    assert watcher.stats.confirm_mismatches >= 1 and watcher.stats.confirm_skips == 0
+    assert_book_matches_chain(watcher, s.market, s.borrowers)
+    wrong = next(a for a in snapshot.at_risk if a.user == risky.user)
+    fixed = next(a for a in confirmed.at_risk if a.user == risky.user)
+    assert fixed.confirmed and fixed.data != wrong.data and fixed.account != wrong.account
+    assert all(a.confirmed for a in confirmed.liquidatable)
+    assert watcher.snapshot is confirmed
+
+
+def test_a_deferred_confirmation_reads_the_snapshots_own_block(seeded: Seeded) -> None:
+    s = seeded
+    watcher, multicall = _deferred(s)
+    deployer = s.market.w3.eth.accounts[0]
+    s.market.set_price("WETH", Decimal("2400"), deployer)
+    (older,) = watcher.poll()
+    s.market.set_price("WETH", Decimal("2300"), deployer)
+    (newer,) = watcher.poll()
+    assert newer.block_number > older.block_number
+    moved = {a.user: a.health_factor for a in newer.at_risk}
+    assert any(moved.get(a.user) != a.health_factor for a in older.liquidatable)
+    confirmed = watcher.confirm(older)  # the chain moved on: confirmed where it was
+    assert multicall.health_reads == len(older.liquidatable) > 0
+    assert watcher.stats.confirm_mismatches == 0 and watcher.stats.confirm_skips == 0
+    assert all(a.confirmed for a in confirmed.liquidatable)
+    assert [a.data for a in confirmed.at_risk] == [a.data for a in older.at_risk]
+    assert watcher.snapshot is newer  # the head's snapshot is not replaced by an older one
+
+
+def test_a_deferred_confirmation_of_a_lost_block_is_skipped(seeded: Seeded) -> None:
+    s = seeded
+    watcher, multicall = _deferred(s)
+    deployer = s.market.w3.eth.accounts[0]
+    fork = s.chain.snapshot()
+    s.market.set_price("WETH", Decimal("2400"), deployer)
+    (lost,) = watcher.poll()
+    assert lost.liquidatable
+    s.chain.revert(fork)
+    s.market.set_price("WETH", Decimal("2500"), deployer)
+    s.chain.mine(2)
+    watcher.poll()
+    assert watcher.stats.reorgs == 1
+    assert watcher.confirm(lost) is lost  # reorged away: nothing to confirm
+    assert watcher.stats.confirm_skips == 1 and multicall.health_reads == 0
+    head = watcher.book.head
+    assert head is not None
+    unserved = dataclasses.replace(
+        lost, block_number=head.number + 1_000, block_hash="0x" + "ee" * 32
+    )
+    assert watcher.confirm(unserved) is unserved  # the node has no such block: no raise
+    assert watcher.stats.confirm_skips == 2 and watcher.stats.confirmed == 0
