@@ -13,13 +13,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.model.amm import after_swap
-from bot.model.fixed_point import ray_mul
+from bot.model.fixed_point import PERCENTAGE_FACTOR, percent_mul, ray_mul
 from bot.model.gas import GasTable
-from bot.model.health import account_data
+from bot.model.health import AccountData, account_data, close_factor
 from bot.model.interest import normalized_debt, normalized_income
 from bot.model.liquidation import liquidate
 from bot.model.profit import NATIVE_UNIT, VALUE_SCALE, Valuation
-from bot.model.sizing import DEFAULT_MAX_STEPS, PairBook, SizedPath, size_account
+from bot.model.sizing import DEFAULT_MAX_STEPS, PairBook, SizedPath, flash_on, size_account
 from bot.model.types import Account, ExecutionPath, MarketState, PairReserves
 
 ALL_PATHS = (ExecutionPath.FLASH, ExecutionPath.INVENTORY_SWAP, ExecutionPath.INVENTORY)
@@ -156,11 +156,40 @@ def best_for_account(
     config: DecisionConfig = DecisionConfig(),
 ) -> Opportunity | None:
     """The most profitable liquidation of one account that clears ``min_profit``, if any."""
+    return _best_for_account(
+        market,
+        account,
+        timestamp,
+        pairs=pairs,
+        valuation=valuation,
+        gas_table=gas_table,
+        base_fee=base_fee,
+        inventory=inventory,
+        config=config,
+    )[0]
+
+
+def _best_for_account(
+    market: MarketState,
+    account: Account,
+    timestamp: int,
+    *,
+    pairs: PairBook,
+    valuation: Valuation,
+    gas_table: GasTable,
+    base_fee: int,
+    inventory: Mapping[str, int] | None,
+    config: DecisionConfig,
+) -> tuple[Opportunity | None, bool]:
+    """:func:`best_for_account`, and whether every size search behind it was exact (then the
+    result is the true optimum of each path, which :func:`iter_plan`'s bounds rely on)."""
     data = account_data(market, account, timestamp)
     if not data.liquidatable or market.liquidations_paused:
-        return None
+        return None, True
+    exact = True
 
     def best_of(paths: tuple[ExecutionPath, ...]) -> Opportunity | None:
+        nonlocal exact
         if not paths:
             return None
         sized = size_account(
@@ -175,6 +204,7 @@ def best_for_account(
         )
         best: Opportunity | None = None
         for s in sized:
+            exact = exact and s.exact
             opp = price_opportunity(
                 account.user, data.health_factor, s, valuation, gas_table, base_fee, config.bid
             )
@@ -187,9 +217,9 @@ def best_for_account(
     if config.inventory_only_without_flash and ExecutionPath.FLASH in config.paths:
         flash = best_of((ExecutionPath.FLASH,))
         if flash is not None:
-            return flash
-        return best_of(tuple(p for p in config.paths if p is not ExecutionPath.FLASH))
-    return best_of(config.paths)
+            return flash, exact
+        return best_of(tuple(p for p in config.paths if p is not ExecutionPath.FLASH)), exact
+    return best_of(config.paths), exact
 
 
 def rank(opportunities: Iterable[Opportunity]) -> list[Opportunity]:
@@ -268,6 +298,61 @@ def plan_block(
     )
 
 
+def gross_ceiling(
+    market: MarketState,
+    account: Account,
+    timestamp: int,
+    *,
+    pairs: Mapping[frozenset[str], PairReserves],
+    valuation: Valuation,
+    data: AccountData,
+) -> int | None:
+    """An upper bound on the gross profit (numeraire) of any liquidation of ``account`` on
+    any path and at any size, with the pairs as they are; None when there is no cheap bound
+    (a pair side worth nothing at the oracle). Net profit is never above gross.
+
+    Per (collateral C, debt D): the bonus part, ``value(covered) * (bonus - 1)`` with
+    ``covered`` at most the close factor's share of the debt; plus what selling C for D
+    through the pair can earn over the oracle: the bot sells at most the collateral it
+    seizes (worth at most ``covered * bonus``, and no more than the account holds), at no
+    better than the pair's spot price ``r_D / r_C``, so at most
+    ``value(seized) * (value(r_D) / value(r_C) - 1)``, when positive. All rounded up.
+    """
+    if not data.liquidatable or market.liquidations_paused:
+        return 0
+    held: list[tuple[str, int]] = []
+    owed: list[tuple[str, int]] = []
+    for p in account.positions:
+        if not market.has_reserve(p.asset):
+            continue
+        r = market.reserve(p.asset)
+        if p.using_as_collateral and p.scaled_supply > 0 and r.config.liquidation_threshold:
+            held.append((p.asset, ray_mul(p.scaled_supply, normalized_income(r.state, timestamp))))
+        if p.scaled_debt > 0:
+            owed.append((p.asset, ray_mul(p.scaled_debt, normalized_debt(r.state, timestamp))))
+    cf = close_factor(data.health_factor)
+    ceiling = 0
+    for c, amount in held:
+        total_bonus = market.reserve(c).config.liquidation_bonus
+        bonus = max(total_bonus - PERCENTAGE_FACTOR, 0)
+        held_value = valuation.value(amount, c) + 1
+        for d, debt in owed:
+            covered = valuation.value(percent_mul(debt, cf), d) + 1
+            bound = -(-covered * bonus // PERCENTAGE_FACTOR) + 4
+            seized = min(held_value, -(-covered * total_bonus // PERCENTAGE_FACTOR) + 1)
+            pair = pairs.get(frozenset((c, d))) if c != d else None
+            if pair is not None:
+                r_c, r_d = pair.reserves_for(c)
+                side_c = valuation.value(r_c, c)
+                if side_c <= 0:
+                    return None
+                edge = valuation.value(r_d, d) + 1 - side_c
+                if edge > 0:
+                    bound += -(-seized * edge // side_c)
+            ceiling = max(ceiling, bound)
+    return ceiling
+
+
 def iter_plan(
     market: MarketState,
     accounts: Sequence[Account],
@@ -282,7 +367,16 @@ def iter_plan(
     max_liquidations: int | None = None,
 ) -> Iterator[Opportunity]:
     """:func:`plan_block`, one liquidation at a time: each is yielded as soon as it is
-    decided, so that it can be sent while the rest of the plan is worked out."""
+    decided, so that it can be sent while the rest of the plan is worked out.
+
+    The queue holds, per account, either its exact best opportunity or an upper bound on
+    it, and an account is evaluated only when its bound reaches the top (lazy greedy): an
+    opportunity is taken once it is exact and no bound above it remains, so the plan is the
+    one that re-evaluates everything after every liquidation. Bounds come from
+    :func:`gross_ceiling` for an account not evaluated yet, and from the last exact value
+    for one that a liquidation can only have made worse (its pair moved against it, or
+    inventory it could use fell): see :meth:`_Inputs.affected`.
+    """
     book = {frozenset((p.token0, p.token1)): p for p in pairs}
     stock = dict(inventory or {})
     remaining = {a.user: a for a in accounts}
@@ -290,14 +384,39 @@ def iter_plan(
     heap: list[tuple[int, int, str, int]] = []
     version: dict[str, int] = {}
     best: dict[str, Opportunity] = {}
+    health: dict[str, int] = {}
+    bounded: set[str] = set()
+    """Users whose queue entry is an upper bound, to evaluate when it reaches the top."""
+    can_bound: set[str] = set()
+    """Users whose last evaluation was exact and does not hinge on the flash path being
+    preferred: their value can only fall when the pair or inventory moves against them."""
+    flash_bound: set[str] = set()
+    """Users whose exact best is a preferred flash liquidation: their value can only fall
+    while that flash liquidation still pays (checked at each move); once it does not,
+    their best switches to the other paths, which may be worth more."""
+    flash_first = config.inventory_only_without_flash and ExecutionPath.FLASH in config.paths
+
+    def push(user: str, key: int) -> None:
+        version[user] = version.get(user, 0) + 1
+        # The order of ``rank``: most profitable, then lowest health, then user.
+        heapq.heappush(heap, (-key, health[user], user, version[user]))
+
+    views: list[tuple[MarketState, PairBook, Valuation]] = []
+
+    def view() -> tuple[PairBook, Valuation]:
+        """The pairs and prices as the plan stands (rebuilt once per liquidation taken)."""
+        if not views or views[-1][0] is not market:
+            views[:] = [(market, PairBook(dict(book)), replace(valuation, market=market))]
+        return views[-1][1], views[-1][2]
 
     def evaluate(users: Iterable[str]) -> None:
-        pair_book = PairBook(dict(book))
-        priced = replace(valuation, market=market)
+        pair_book, priced = view()
         for user in users:
-            version[user] = version.get(user, 0) + 1
             best.pop(user, None)
-            opp = best_for_account(
+            bounded.discard(user)
+            can_bound.discard(user)
+            flash_bound.discard(user)
+            opp, exact = _best_for_account(
                 market,
                 remaining[user],
                 timestamp,
@@ -308,20 +427,72 @@ def iter_plan(
                 inventory=stock,
                 config=config,
             )
-            if opp is not None:
-                best[user] = opp
-                # The order of ``rank``: most profitable, then lowest health, then user.
-                heapq.heappush(heap, (-opp.net_profit, opp.health_factor, user, version[user]))
+            if opp is None:
+                version[user] = version.get(user, 0) + 1  # drops any queued bound
+                continue
+            if exact:
+                (flash_bound if flash_first and opp.path is ExecutionPath.FLASH else can_bound).add(
+                    user
+                )
+            best[user] = opp
+            health[user] = opp.health_factor
+            push(user, opp.net_profit)
 
-    evaluate(list(remaining))
+    def ceiling(users: Iterable[str]) -> None:
+        """Queue each user's cheap bound; evaluate it at once where there is none."""
+        _, priced = view()
+        now = []
+        for user in users:
+            account = remaining[user]
+            data = account_data(market, account, timestamp)
+            if not data.liquidatable or market.liquidations_paused:
+                version[user] = version.get(user, 0) + 1
+                continue
+            bound = gross_ceiling(
+                market, account, timestamp, pairs=book, valuation=priced, data=data
+            )
+            if bound is None:
+                now.append(user)
+                continue
+            health[user] = data.health_factor
+            best.pop(user, None)
+            can_bound.discard(user)
+            flash_bound.discard(user)
+            bounded.add(user)
+            push(user, bound)
+        evaluate(now)
+
+    def stale(user: str, opp: Opportunity) -> None:
+        """Queue the last value as a bound. Net profit is not quite monotone in gross
+        profit: a priority fee rounded down one wei per gas can save more than a small loss
+        of gross, so the bound carries that much slack (at most ``gas_units`` wei)."""
+        bounded.add(user)
+        push(user, opp.net_profit + valuation.gas_value(opp.gas_units + 1) + 2)
+
+    def still_pays(opp: Opportunity, priced: Valuation) -> bool:
+        """The account's preferred flash liquidation still pays at its last size."""
+        s = opp.sized
+        moved = flash_on(s, book[frozenset((s.collateral, s.debt))], market)
+        if moved is None:
+            return False
+        again = price_opportunity(
+            opp.user, opp.health_factor, moved, priced, gas_table, base_fee, config.bid
+        )
+        return again is not None and again.net_profit >= config.min_profit and again.net_profit > 0
+
+    ceiling(list(remaining))
     taken = 0
     while remaining and (max_liquidations is None or taken < max_liquidations):
         chosen: Opportunity | None = None
         while heap:
             _, _, user, seen = heapq.heappop(heap)
-            if user in remaining and version[user] == seen:
-                chosen = best[user]
-                break
+            if user not in remaining or version[user] != seen:
+                continue
+            if user in bounded:
+                evaluate((user,))  # exact now: back into the queue at its true place
+                continue
+            chosen = best[user]
+            break
         if chosen is None:
             break
         yield chosen
@@ -333,26 +504,41 @@ def iter_plan(
         before_market, before_stock = market, dict(stock)
         market = outcome.market
         key = frozenset((s.collateral, s.debt))
-        moved_pair = False
+        sold: tuple[str, str] | None = None
         if s.path is ExecutionPath.FLASH:
             book[key] = after_swap(book[key], s.collateral, s.repay, s.debt_to_cover)
-            moved_pair = True
+            sold = (s.collateral, s.debt)
         elif s.path is ExecutionPath.INVENTORY_SWAP:
             book[key] = after_swap(book[key], s.collateral, s.amounts.to_liquidator, s.swap_out)
-            moved_pair = True
+            sold = (s.collateral, s.debt)
         if s.path is not ExecutionPath.FLASH:
             stock[s.debt] = stock.get(s.debt, 0) + s.debt_gain
         if s.path is ExecutionPath.INVENTORY:
             stock[s.collateral] = stock.get(s.collateral, 0) + s.collateral_gain
-        dirty = inputs.affected(
+        changed, worse = inputs.affected(
             before_market,
             market,
             assets=(s.collateral, s.debt),
-            pair=key if moved_pair else None,
+            sold=sold,
             stock_before=before_stock,
             stock_after=stock,
         )
-        evaluate(sorted(u for u in dirty if u in remaining))
+        _, priced = view()
+        again: list[str] = []
+        for user in sorted((changed | worse) & remaining.keys()):
+            opp = best.get(user)
+            if user in changed:
+                again.append(user)
+            elif opp is None and user in bounded:
+                continue  # a ceiling only falls when the pair or inventory moves against it
+            elif opp is not None and user in can_bound:
+                if user not in bounded:
+                    stale(user, opp)
+            elif opp is not None and user in flash_bound and still_pays(opp, priced):
+                stale(user, opp)
+            else:
+                again.append(user)
+        ceiling(again)
 
 
 class _Inputs:
@@ -408,26 +594,42 @@ class _Inputs:
         after: MarketState,
         *,
         assets: Iterable[str],
-        pair: frozenset[str] | None,
+        sold: tuple[str, str] | None,
         stock_before: Mapping[str, int],
         stock_after: Mapping[str, int],
-    ) -> set[str]:
-        """Accounts whose inputs differ between the two states."""
-        out: set[str] = set()
+    ) -> tuple[set[str], set[str]]:
+        """Accounts whose inputs differ between the two states, in two sets: those whose
+        best may have moved either way, and those whose every path can only have become
+        worse (``sold`` = (asset in, asset out) of a swap through their pair, for a holder
+        who could not swap the other way; inventory that fell).
+
+        Why "only worse" holds: a swap that put ``a`` into the pair and took ``b`` out
+        leaves less ``b`` for any later ``a`` (the flash and swap paths sell collateral
+        ``a`` for debt ``b``), and less inventory narrows a size search's range. The
+        optimum of each path over a range of sizes where every size pays less, or over a
+        smaller range, cannot rise."""
+        changed: set[str] = set()
+        worse: set[str] = set()
         for asset in set(assets):
             was, now = self._view(before, asset), self._view(after, asset)
             if was is None or now is None or was[0] != now[0]:
-                out |= self.by_asset.get(asset, set())
+                changed |= self.by_asset.get(asset, set())
                 continue
             if was[1] != now[1]:
-                out |= self.suppliers.get(asset, set())
+                changed |= self.suppliers.get(asset, set())
             if was[2] != now[2]:
-                out |= self.owers.get(asset, set())
+                changed |= self.owers.get(asset, set())
         if (before.liquidations_paused, before.prices) != (after.liquidations_paused, after.prices):
             for users in self.by_asset.values():
-                out |= users
-        if pair is not None:
-            out |= self.by_pair.get(pair, set())
+                changed |= users
+        if sold is not None:
+            into, out_of = sold
+            holders = self.by_pair.get(frozenset(sold), set())
+            # A holder supplying what left the pair and owing what entered it could swap
+            # the other way, which the move made cheaper.
+            both_ways = holders & self.suppliers.get(out_of, set()) & self.owers.get(into, set())
+            changed |= both_ways
+            worse |= holders - both_ways
         for asset in set(stock_before) | set(stock_after):
             old, new = stock_before.get(asset, 0), stock_after.get(asset, 0)
             if old == new:
@@ -435,5 +637,9 @@ class _Inputs:
             # min(stock, debt) changes exactly for the debts above the lower of the two.
             entries = self.debts.get(asset, [])
             start = bisect.bisect_right(entries, (min(old, new), "\U0010ffff"))
-            out.update(user for _, user in entries[start:])
-        return out
+            moved = {user for _, user in entries[start:]}
+            if new < old:
+                worse |= moved
+            else:
+                changed |= moved
+        return changed, worse

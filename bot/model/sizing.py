@@ -533,6 +533,34 @@ def size_path(
     return replace(best, exact=exact, evaluations=evaluations)
 
 
+def flash_on(sized: SizedPath, pair: PairReserves, market: MarketState) -> SizedPath | None:
+    """The flash liquidation ``sized`` at the same size, run against ``pair`` instead (the
+    pool's side, priced in ``market``, unchanged); None if it would revert there. The
+    planner's cheap test that a flash liquidation still pays after its pair moved."""
+    if sized.path is not ExecutionPath.FLASH:
+        raise ValueError(f"flash_on needs a flash path, not {sized.path}")
+    r_coll, r_debt = pair.reserves_for(sized.collateral)
+    x = sized.debt_to_cover
+    if x >= r_debt:
+        return None
+    owed = _flash_owed(x, r_coll, r_debt)
+    seized = sized.amounts.to_liquidator
+    if seized < owed:
+        return None
+    gain = seized - owed
+    unit_key = market.price(sized.collateral) * (
+        VALUE_SCALE // market.reserve(sized.collateral).config.unit
+    )
+    return replace(
+        sized,
+        repay=owed,
+        collateral_gain=gain,
+        value_key=sized.value_key + (gain - sized.collateral_gain) * unit_key,
+        exact=False,
+        evaluations=1,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PairBook:
     """AMM pairs by unordered token pair, for finding a (collateral, debt) pair fast."""

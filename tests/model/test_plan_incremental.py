@@ -100,6 +100,38 @@ def _state(rate_pct: int, cash: int) -> ReserveState:
     )
 
 
+def drawn_account(
+    draw: st.DrawFn,
+    i: int,
+    collaterals: Sequence[tuple[str, ...]],
+    debts: Sequence[str],
+    max_usd: int,
+    health_pct: tuple[int, int],
+) -> Account:
+    """A borrower with ``usd`` of collateral (split evenly) and one debt at a drawn health."""
+    collateral = draw(st.sampled_from(list(collaterals)))
+    debt = draw(st.sampled_from([d for d in debts if d not in collateral]))
+    usd = draw(st.integers(500, max_usd))
+    health = draw(st.integers(*health_pct)) / 100
+    positions = [
+        UserReserve(
+            c,
+            scaled_supply=usd * 10 ** DECIMALS[c] * BASE_UNIT // len(collateral) // PRICES[c],
+            using_as_collateral=True,
+        )
+        for c in collateral
+    ]
+    debt_usd = usd * 0.8 / health
+    positions.append(
+        UserReserve(
+            debt, scaled_debt=int(debt_usd * 10 ** DECIMALS[debt] * BASE_UNIT / PRICES[debt])
+        )
+    )
+    order = {WETH: 0, WBTC: 1, USDC: 2}
+    positions.sort(key=lambda p: order[p.asset])
+    return Account(f"0x{i:040x}", tuple(positions))
+
+
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, object]:
     thin_cash = draw(st.booleans())
@@ -118,29 +150,10 @@ def scenarios(draw: st.DrawFn) -> dict[str, object]:
     drop = draw(st.integers(70, 100))
     prices = {**PRICES, WETH: PRICES[WETH] * drop // 100}
     market = MarketState(reserves, prices)
-    accounts = []
-    for i in range(draw(st.integers(1, 10))):
-        collateral = draw(st.sampled_from([(WETH,), (WBTC,), (WETH, WBTC)]))
-        debt = draw(st.sampled_from([d for d in (USDC, WETH) if d not in collateral]))
-        usd = draw(st.integers(500, 200_000))
-        health = draw(st.integers(75, 102)) / 100
-        positions = [
-            UserReserve(
-                c,
-                scaled_supply=usd * 10 ** DECIMALS[c] * BASE_UNIT // len(collateral) // PRICES[c],
-                using_as_collateral=True,
-            )
-            for c in collateral
-        ]
-        debt_usd = usd * 0.8 / health
-        positions.append(
-            UserReserve(
-                debt, scaled_debt=int(debt_usd * 10 ** DECIMALS[debt] * BASE_UNIT / PRICES[debt])
-            )
-        )
-        order = {WETH: 0, WBTC: 1, USDC: 2}
-        positions.sort(key=lambda p: order[p.asset])
-        accounts.append(Account(f"0x{i:040x}", tuple(positions)))
+    accounts = [
+        drawn_account(draw, i, [(WETH,), (WBTC,), (WETH, WBTC)], (USDC, WETH), 200_000, (75, 102))
+        for i in range(draw(st.integers(1, 10)))
+    ]
 
     pair_list = []
     for a, b, address in ((WETH, USDC, "0xA1"), (WBTC, USDC, "0xA2"), (WBTC, WETH, "0xA3")):

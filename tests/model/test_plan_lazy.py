@@ -1,0 +1,176 @@
+"""The planner's lazy greedy: its bounds are bounds, and its plan is the eager one's.
+
+:func:`gross_ceiling` must be at least the gross profit of every liquidation of the account
+at every size and on every path, with the AMM pairs priced above, at or below the oracle;
+the lazy queue in :func:`iter_plan` must then give exactly the plan of the brute-force
+greedy (re-ranking every account after every liquidation), here on crowded books: many
+accounts sharing one or two pairs, scarce inventory, pairs away from the oracle.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.model.fixed_point import BASE_UNIT
+from bot.model.health import account_data
+from bot.model.profit import Valuation
+from bot.model.ranking import (
+    ALL_PATHS,
+    DecisionConfig,
+    gross_ceiling,
+    plan_block,
+    price_opportunity,
+)
+from bot.model.sizing import evaluate, liquidation_pairs, seize_terms
+from bot.model.types import Account, MarketState, PairReserves, UserReserve
+from tests.model.factories import USDC, WBTC, WETH, reserve
+from tests.model.test_plan_incremental import (
+    DECIMALS,
+    GAS,
+    NOW,
+    PRICES,
+    _run,
+    _state,
+    drawn_account,
+    reference_plan,
+)
+
+
+@st.composite
+def crowded(draw: st.DrawFn) -> dict[str, object]:
+    reserves = tuple(
+        reserve(
+            asset,
+            DECIMALS[asset],
+            bonus=draw(st.sampled_from([10500, 10800, 11500])),
+            state=_state(draw(st.integers(1, 20)), 10**30),
+        )
+        for asset in (WETH, WBTC, USDC)
+    )
+    prices = {**PRICES, WETH: PRICES[WETH] * draw(st.integers(70, 100)) // 100}
+    market = MarketState(reserves, prices)
+    accounts = [
+        drawn_account(
+            draw,
+            i,
+            [(WETH,), (WETH,), (WBTC,), (WETH, WBTC)],
+            (USDC, USDC, WETH),
+            400_000,
+            (70, 101),
+        )
+        for i in range(draw(st.integers(2, 30)))
+    ]
+    pairs = []
+    for a, b, address in ((WETH, USDC, "0xA1"), (WBTC, USDC, "0xA2"), (WBTC, WETH, "0xA3")):
+        if draw(st.booleans()):
+            usd = draw(st.sampled_from([5_000, 30_000, 100_000, 1_000_000, 10_000_000]))
+            # The pair away from the oracle either way (a lagging AMM after a move).
+            skew = draw(st.integers(85, 115))
+            pairs.append(
+                PairReserves(
+                    address,
+                    a,
+                    b,
+                    usd * 10 ** DECIMALS[a] * BASE_UNIT // prices[a] * 100 // skew,
+                    usd * 10 ** DECIMALS[b] * BASE_UNIT // prices[b],
+                )
+            )
+    inventory = {
+        asset: draw(st.sampled_from([0, 5_000, 50_000, 10**9]))
+        * 10 ** DECIMALS[asset]
+        * BASE_UNIT
+        // prices[asset]
+        for asset in (WETH, USDC)
+    }
+    return {
+        "market": market,
+        "accounts": accounts,
+        "pairs": pairs,
+        "inventory": inventory,
+        "max_liquidations": draw(st.sampled_from([None, None, 5])),
+        "config": DecisionConfig(
+            inventory_only_without_flash=draw(st.booleans()),
+            min_profit=draw(st.sampled_from([0, 20 * 10**18])),
+        ),
+    }
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded())
+def test_lazy_plan_equals_the_brute_force_greedy_on_crowded_books(case: dict[str, object]) -> None:
+    assert _run(plan_block, case) == _run(reference_plan, case)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded(), st.lists(st.integers(1, 10**6), min_size=1, max_size=8))
+def test_gross_ceiling_is_above_every_size_on_every_path(
+    case: dict[str, object], sizes_permille: list[int]
+) -> None:
+    market = case["market"]
+    assert isinstance(market, MarketState)
+    pairs = {frozenset((p.token0, p.token1)): p for p in case["pairs"]}  # type: ignore[attr-defined]
+    valuation = Valuation(market, native_price=market.price(WETH))
+
+    for account in case["accounts"]:  # type: ignore[attr-defined]
+        data = account_data(market, account, NOW)
+        ceiling = gross_ceiling(market, account, NOW, pairs=pairs, valuation=valuation, data=data)
+        if not data.liquidatable:
+            assert ceiling == 0
+            continue
+        assert ceiling is not None
+        for collateral, debt in liquidation_pairs(market, account):
+            terms = seize_terms(market, account, collateral, debt, NOW, data)
+            pair = pairs.get(frozenset((collateral, debt)))
+            for permille in sizes_permille:
+                # sizes across the whole range, past the close factor and the pair's depth
+                x = max(1, terms.max_debt * permille // 500_000)
+                for path in ALL_PATHS:
+                    sized = evaluate(terms, path, x, pair=pair, balance=None)
+                    if sized is None:
+                        continue
+                    opp = price_opportunity(
+                        account.user, data.health_factor, sized, valuation, GAS, 10**9,
+                        DecisionConfig().bid,
+                    )  # fmt: skip
+                    if opp is None:
+                        continue
+
+                    assert opp.gross_profit <= ceiling, (path, x, opp.gross_profit, ceiling)
+
+
+def test_an_account_whose_flash_stops_paying_is_ranked_by_its_other_paths() -> None:
+    """Eleven accounts prefer the flash path on a thin pair; the first flash liquidation
+    spends the pair, and each account falls back to inventory, worth more than its flash
+    liquidation was. The lazy queue must not keep the old flash value as a bound (the
+    account worth a little more, 0x..0a, is taken right after the flash, not last)."""
+    reserves = tuple(
+        reserve(asset, DECIMALS[asset], bonus=10500, state=_state(1, 10**30))
+        for asset in (WETH, WBTC, USDC)
+    )
+    market = MarketState(reserves, {**PRICES, WETH: 2_100 * BASE_UNIT})
+    same = (
+        UserReserve(WETH, scaled_supply=166_666_666_666_666_666, using_as_collateral=True),
+        UserReserve(USDC, scaled_debt=571_428_571),
+    )
+    accounts = [Account(f"0x{i:040x}", same) for i in range(10)]
+    accounts.append(
+        Account(
+            f"0x{10:040x}",
+            (
+                UserReserve(WETH, scaled_supply=167 * 10**15, using_as_collateral=True),
+                UserReserve(USDC, scaled_debt=564_507_042),
+            ),
+        )
+    )
+    case: dict[str, object] = {
+        "market": market,
+        "accounts": accounts,
+        "pairs": [PairReserves("0xA1", WETH, USDC, 2_405_002_405_002_405_002, 5_000_000_000)],
+        "inventory": {WETH: 0, USDC: 5_000 * 10**6},
+        "max_liquidations": None,
+        "config": DecisionConfig(),
+    }
+    fast, slow = _run(plan_block, case), _run(reference_plan, case)
+    assert isinstance(fast, list) and fast == slow
+    assert [(o.user[-2:], str(o.path)) for o in fast[:2]] == [("00", "flash"), ("0a", "inventory")]
