@@ -133,6 +133,14 @@ class WatchSettings(_Section):
         default=1000, ge=1, description="blocks between full reconciliations"
     )
     log_chunk: int = Field(default=2000, ge=1)
+    confirm: Literal["after_send", "before_send", "off"] = Field(
+        default="after_send",
+        description=(
+            "when the pool's own health factor of each liquidatable account is read: after "
+            "the block's sends (every send is still simulated on chain first), before them, "
+            "or never"
+        ),
+    )
 
 
 class ObserveSettings(_Section):

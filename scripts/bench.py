@@ -25,13 +25,16 @@ Not a timed test: a benchmark of the real bot against a real node. What it does:
 What is timed, per block, from "block available" = the moment the bot's own
 ``eth_getBlockByNumber("latest")`` returns the new head (the polling delay before it is not
 counted: with a websocket the head is pushed): *detection* = the watcher's snapshot with the
-list of liquidatable accounts (logs, market reads, exact health, and the pool's confirmation
-of every candidate); *first broadcast* = the first signed liquidation accepted by the node;
-*all broadcast* = the last liquidation of the block's plan accepted by the node. All RPC of
-the bot goes through the proxy (one extra loopback hop per request, included in the times).
-The bot's executor is configured for a benchmark only in what caps throughput:
-``max_in_flight`` is unlimited (the default 4 caps broadcasts per block) and the node's gas
-estimate is skipped (``estimate_gas=False``, the model's gas plus margin is used).
+list of liquidatable accounts (logs, market reads, exact health: the model's list, which
+``liqbot run`` acts on by default, ``[watch] confirm = "after_send"``; every send is
+simulated on chain before it is signed, and the pool's confirmation of every liquidatable
+account follows the block's sends, timed as *confirmed*); *first broadcast* = the first
+signed liquidation accepted by the node; *all broadcast* = the last liquidation of the
+block's plan accepted by the node. All RPC of the bot goes through the proxy (one extra
+loopback hop per request, included in the times). The bot's executor is configured for a
+benchmark only in what caps throughput: ``max_in_flight`` is unlimited (the default 4 caps
+broadcasts per block) and the node's gas estimate is skipped (``estimate_gas=False``, the
+model's gas plus margin is used).
 """
 
 from __future__ import annotations
@@ -323,6 +326,9 @@ class BlockFigures:
     methods: dict[str, int]
     recomputed: int
     """Accounts whose health the watcher recomputed exactly for this block."""
+    confirmed_ms: float | None = None
+    """When the pool's confirmation (after the sends) came back."""
+    mismatched: int = 0
 
 
 def follow_block(
@@ -357,6 +363,8 @@ def follow_block(
         bytes=int(stats["bytes_in"]) + int(stats["bytes_out"]),
         methods=dict(stats["methods"]),
         recomputed=watcher.stats.recomputed - recomputed,
+        confirmed_ms=ms(report.confirmed_at),
+        mismatched=len(report.mismatched),
     )
 
 
@@ -429,7 +437,9 @@ def measure(
     protocol = AavePoolAdapter.from_deployment(dep)
     proxy.reset()
     t0 = time.perf_counter()
-    watcher = Watcher(RpcClient([proxy.url]), protocol, WatcherConfig(reconcile_every=0))
+    watcher = Watcher(
+        RpcClient([proxy.url]), protocol, WatcherConfig(reconcile_every=0, defer_confirm=True)
+    )
     first = watcher.sync()
     startup_s = time.perf_counter() - t0
     startup_rpc = proxy.stats()
@@ -461,6 +471,7 @@ def measure(
                 w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
             )
             loop.on_snapshot(first)
+            gc.freeze()  # as LiquidationLoop.run does after start-up
             blocks: list[BlockFigures] = []
             for _ in range(args.idle):
                 chain.mine()
@@ -522,6 +533,8 @@ def measure(
         "detect_ms": round(detect, 1),
         "first_broadcast_ms": _round(worst([b.first_broadcast_ms for b in crash])),
         "all_broadcast_ms": _round(worst([b.all_broadcast_ms for b in crash])),
+        "confirmed_ms": _round(worst([b.confirmed_ms for b in crash])),
+        "confirm_mismatches": sum(b.mismatched for b in crash),
         "idle_detect_ms": round(statistics.median(b.detect_ms for b in idle), 1) if idle else None,
         "baseline_detect_ms": round(baseline_ms, 1),
         "baseline_timed_accounts": timed,
@@ -564,6 +577,7 @@ def table(out: dict[str, Any]) -> Table:
         ("detect_ms", "detection (ms)"),
         ("first_broadcast_ms", "first broadcast (ms)"),
         ("all_broadcast_ms", "all profitable broadcast (ms)"),
+        ("confirmed_ms", "pool's confirmation back, after the sends (ms)"),
         ("baseline_detect_ms", "naive baseline detection (ms)"),
         ("speedup", "speed-up over the baseline"),
         ("idle_rpc_requests", "RPC requests, idle block"),

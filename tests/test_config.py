@@ -55,6 +55,10 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
             "execution.max_fee_gwei: Input should be greater than 0",
         ),
         ("[keys]\nsource = 'keystore'", "keys: Value error, source = 'keystore' needs keystore"),
+        (
+            "[watch]\nconfirm = 'sometimes'",
+            "watch.confirm: Input should be 'after_send', 'before_send' or 'off'",
+        ),
     ],
 )
 def test_each_bad_value_names_the_field_and_the_fix(

@@ -123,6 +123,8 @@ def watcher_for(
             margin=WAD * watch.margin_bps // 10_000,
             reconcile_every=watch.reconcile_every,
             log_chunk=watch.log_chunk,
+            confirm=watch.confirm != "off",
+            defer_confirm=watch.confirm == "after_send",
         ),
     )
     return rpc, protocol, watcher

@@ -9,6 +9,7 @@ watches.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -16,9 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 
-from bot.chain.artifacts import abi_of
+from bot.chain.multicall import Call, Read, ReadFailed
 from bot.deploy.market import Deployment
 from bot.execute import ExecutionResult, Executor, Status, Update, request_from_opportunity
 from bot.execute.request import ExecutionRequest, opportunity_key
@@ -44,6 +48,18 @@ from bot.watch.snapshot import AccountAtRisk, MarketSnapshot
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger("liqbot.run")
+
+_BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
+
+
+def _user_prefix(user: str) -> str:
+    """What every opportunity key of ``user`` starts with (any collateral and debt)."""
+    return opportunity_key(user, "", "").removesuffix("::") + ":"
+
+
+def _decode_uint(raw: bytes) -> int:
+    (value,) = abi_decode(["uint256"], raw)
+    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,10 @@ class BlockReport:
     decided_at: float = 0.0
     first_broadcast_at: float | None = None
     last_broadcast_at: float | None = None
+    confirmed_at: float | None = None
+    """When the pool's confirmation of a deferred-confirm snapshot came back."""
+    mismatched: list[str] = field(default_factory=list)
+    """Accounts whose model health the pool's confirmation contradicted (book repaired)."""
 
     @property
     def sent(self) -> list[ExecutionResult]:
@@ -117,13 +137,17 @@ class LiquidationLoop:
         self.deployment = deployment
         self.strategy = strategy or Strategy()
         self.metrics = metrics
-        self._erc20_abi = abi_of("TestToken")
         self.gas = None if self.strategy.gas_table is not None else LearningGasTable.calibrated()
         self._ledger_seen: set[int] = set()
         self.reports: list[BlockReport] = []
         self._stop = threading.Event()
         self._queued: list[tuple[Opportunity, ExecutionRequest]] = []
+        self._deferred: list[tuple[Opportunity, ExecutionRequest]] = []
+        """Liquidations of accounts with one in flight: sent after the block's others."""
+        self._waiting: set[str] = set()
+        self._early: list[Update] = []
         self._chunk = 1
+        self._symbols: dict[str, str] = {}
 
     @property
     def gas_table(self) -> GasTable:
@@ -152,13 +176,23 @@ class LiquidationLoop:
     def valuation(self, market: MarketState) -> Valuation:
         return valuation_for(self.deployment, self.strategy, market)
 
-    def inventory(self) -> dict[str, int]:
-        """Token balances of the liquidator contract (what the inventory paths can spend)."""
+    def inventory(self, block: int | str = "latest") -> dict[str, int]:
+        """Token balances of the liquidator contract (what the inventory paths can spend),
+        in one Multicall3 read at ``block``. A balance that cannot be read counts as none:
+        the inventory paths then stay unused for that asset rather than overspend."""
         holder = self.deployment.flash_liquidator
+        assets = list(self.deployment.assets.values())
+        reads = [
+            Read(Call(a.token, _BALANCE_OF + abi_encode(["address"], [holder])), _decode_uint)
+            for a in assets
+        ]
+        values = self.watcher.multicall.read_all(reads, block)
         stock: dict[str, int] = {}
-        for asset in self.deployment.assets.values():
-            token = self.w3.eth.contract(address=asset.token, abi=self._erc20_abi)
-            stock[asset.token] = int(token.functions.balanceOf(holder).call())
+        for asset, value in zip(assets, values, strict=True):
+            if isinstance(value, ReadFailed):
+                log.warning("inventory: balanceOf %s failed (%s); counted as 0", asset.token, value)
+                value = 0
+            stock[asset.token] = int(value)
         return stock
 
     # ------------------------------------------------------------------ per block
@@ -183,13 +217,15 @@ class LiquidationLoop:
                     blocked.user, blocked.health_factor, "blocked: " + ", ".join(blocked.blocked_by)
                 )
             )
-        # Receipts first only when they can change this block's plan: an account that needs
-        # another liquidation must not wait a block behind its own mined one. Otherwise
-        # fresh opportunities go out first and tracking follows (one poll a block either way).
-        early = bool(sendable) and self.executor.live and self._any_in_flight(sendable)
-        updates = self.executor.poll() if early else []
-        if updates:
-            self._learn_gas()
+        # An account that needs another liquidation while its last one is in flight must not
+        # wait a block behind its own mined one, nor hold up the fresh ones: the plan is made
+        # for every account, its liquidations are sent after the others, once those
+        # accounts' intents are settled; everything else is tracked after the sends (one
+        # full poll a block either way).
+        self._waiting = (
+            self._in_flight_prefixes(sendable) if sendable and self.executor.live else set()
+        )
+        self._early = []
         if sendable:
             # One read of chain id, head, nonces and balance for all of this block's sends.
             if self.executor.live:
@@ -199,9 +235,9 @@ class LiquidationLoop:
             finally:
                 self.executor.end_block()
         report.decided_at = report.decided_at or time.monotonic()
-        if not early:
-            updates = self.executor.poll() if self.executor.live else []
-        report.updates = updates
+        if self.watcher.config.defer_confirm and liquidatable:
+            self._confirm(snapshot, report)
+        report.updates = self._early + (self.executor.poll() if self.executor.live else [])
         if report.updates:
             self._learn_gas()
         for update in report.updates:
@@ -217,13 +253,32 @@ class LiquidationLoop:
         self.reports.append(report)
         return report
 
-    def _any_in_flight(self, accounts: Sequence[AccountAtRisk]) -> bool:
-        """Some of ``accounts`` has a liquidation the executor still tracks as in flight."""
-        keys = [intent.opportunity_key for intent in self.executor.in_flight()]
+    def _confirm(self, snapshot: MarketSnapshot, report: BlockReport) -> None:
+        """The pool's word on this block's liquidatable accounts, read after the sends (each
+        send was simulated on chain before it was signed); a disagreement repairs the book
+        for the next block and is reported."""
+        model = {risky.user: risky.data.health_factor for risky in snapshot.at_risk}
+        confirmed = self.watcher.confirm(snapshot)
+        report.confirmed_at = time.monotonic()
+        for risky in confirmed.at_risk:
+            chain = risky.chain_health_factor
+            if chain is not None and chain != model.get(risky.user):
+                report.mismatched.append(risky.user)
+                event(
+                    "confirm_mismatch",
+                    block=snapshot.block_number,
+                    user=risky.user,
+                    model=model.get(risky.user),
+                    pool=chain,
+                )
+
+    def _in_flight_prefixes(self, accounts: Sequence[AccountAtRisk]) -> set[str]:
+        """Key prefixes of those ``accounts`` that have a liquidation still in flight."""
+        keys = self.executor.in_flight_keys()
         if not keys:
-            return False
-        prefixes = tuple(opportunity_key(a.user, "", "").removesuffix("::") + ":" for a in accounts)
-        return any(key.startswith(prefixes) for key in keys)
+            return set()
+        prefixes = {_user_prefix(a.user) for a in accounts}
+        return {p for key in keys if (p := key.rsplit(":", 2)[0] + ":") in prefixes}
 
     def _plan_and_send(
         self, snapshot: MarketSnapshot, accounts: Sequence[AccountAtRisk], report: BlockReport
@@ -235,7 +290,7 @@ class LiquidationLoop:
             if snapshot.gas_limit
             else snapshot.base_fee
         )
-        inventory = self.inventory()
+        inventory = self.inventory(snapshot.block_number)
         common: dict[str, Any] = {
             "pairs": snapshot.pairs,
             "valuation": valuation,
@@ -248,7 +303,8 @@ class LiquidationLoop:
         # after one pass over the accounts, not after the whole plan.
         users = [a.account for a in accounts]
         plan: list[Opportunity] = []
-        self._chunk, self._queued = 1, []  # nothing decided on an older block is ever sent
+        # nothing decided on an older block is ever sent
+        self._chunk, self._queued, self._deferred = 1, [], []
         try:
             for opp in iter_plan(
                 market,
@@ -271,6 +327,8 @@ class LiquidationLoop:
             for opp in rest:
                 self._take(opp, plan, snapshot, valuation, report)
         self._flush(report)
+        if self._deferred:
+            self._send_deferred(report)
         report.planned = plan
         if not report.decided_at:  # nothing to take: the decision is that
             report.decided_at = time.monotonic()
@@ -320,9 +378,21 @@ class LiquidationLoop:
             observed_block=snapshot.block_number,
             expected_profit_wei=valuation.to_native(opp.gross_profit),
         )
+        if self._waiting and _user_prefix(opp.user) in self._waiting:
+            self._deferred.append((opp, request))
+            return
         self._queued.append((opp, request))
         if len(self._queued) >= self._chunk:
             self._flush(report)
+
+    def _send_deferred(self, report: BlockReport) -> None:
+        """Settle the in-flight intents of the deferred accounts, then send their
+        liquidations (the executor still refuses any whose last one is in flight)."""
+        self._early = self.executor.poll_for(sorted(self._waiting))
+        if self._early:
+            self._learn_gas()
+        self._queued, self._deferred = self._deferred, []
+        self._flush(report)
 
     _MAX_CHUNK = 32
     """Liquidations sent in one batch at most (the first alone, then 2, 4, ...: the first
@@ -379,7 +449,7 @@ class LiquidationLoop:
     ) -> str:
         """Why no liquidation of ``account`` is worth sending: bad debt, dust, or unprofitable."""
         # Keys are "liquidation:<user>:<collateral>:<debt>"; any pair of this user counts.
-        prefix = opportunity_key(account.user, "", "").removesuffix("::") + ":"
+        prefix = _user_prefix(account.user)
         data = account_data(snapshot.market, account, snapshot.timestamp)
         if data.total_collateral_base == 0:
             return "bad debt: no collateral left to seize"
@@ -425,10 +495,16 @@ class LiquidationLoop:
         return "deferred: this block's AMM depth went to better liquidations"
 
     def _symbol(self, asset: str) -> str:
-        try:
-            return self.deployment.symbol_of(asset)
-        except KeyError:
-            return asset
+        """The asset's symbol for events (looked up once per address: every liquidation
+        names two)."""
+        symbol = self._symbols.get(asset)
+        if symbol is None:
+            try:
+                symbol = self.deployment.symbol_of(asset)
+            except KeyError:
+                symbol = asset
+            self._symbols[asset] = symbol
+        return symbol
 
     # ------------------------------------------------------------------ following heads
 
@@ -441,8 +517,15 @@ class LiquidationLoop:
     ) -> None:
         """Follow new heads until ``stop`` is set (SIGINT/SIGTERM set it in the CLI)."""
         stop = stop or self._stop
+        frozen = False
 
         def handle(snapshot: MarketSnapshot) -> None:
+            nonlocal frozen
             on_report(self.on_snapshot(snapshot))
+            if not frozen:
+                # The book built at start-up lives as long as the process: kept out of the
+                # cyclic collector's scans, whose pauses otherwise land inside a crash block.
+                gc.freeze()
+                frozen = True
 
         self.watcher.run(heads, stop=stop, on_snapshot=handle)

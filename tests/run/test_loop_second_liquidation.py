@@ -1,9 +1,12 @@
 """The run loop on anvil: an account too large for one flash liquidation gets its second one
 in the block right after the first is mined, not a block later.
 
-The loop learns of its own receipts from the executor's poll; it polls before planning when
-an account it is about to plan has a liquidation in flight, so the mined first liquidation no
-longer holds the second back as "in flight" for an extra block.
+The loop learns of its own receipts from the executor's poll. An account planned again while
+its last liquidation is in flight has its new one sent after the block's other sends, once
+that account's intents are settled (the rest are tracked after the sends), so the mined first
+liquidation no longer holds the second back as "in flight" for an extra block. Both ways of
+confirming with the pool are run: before the snapshot is returned, and after the block's
+sends.
 """
 
 from __future__ import annotations
@@ -64,8 +67,9 @@ def arbitrage_pending(market: Market, sender: ChecksumAddress) -> None:
     w3.eth.send_transaction(fn.build_transaction({"from": sender, "gas": 250_000}))
 
 
+@pytest.mark.parametrize("defer_confirm", [False, True], ids=["confirm-first", "confirm-after"])
 def test_second_liquidation_goes_out_the_block_after_the_first_is_mined(
-    anvil: Anvil, anvil_w3: Web3, tmp_path: Path
+    anvil: Anvil, anvil_w3: Web3, tmp_path: Path, defer_confirm: bool
 ) -> None:
     w3 = anvil_w3
     deployer = w3.eth.accounts[0]
@@ -108,7 +112,7 @@ def test_second_liquidation_goes_out_the_block_after_the_first_is_mined(
         out=lambda line: None,
     )
     protocol = AavePoolAdapter.from_deployment(dep)
-    watcher = Watcher(RpcClient([anvil.url]), protocol, WatcherConfig())
+    watcher = Watcher(RpcClient([anvil.url]), protocol, WatcherConfig(defer_confirm=defer_confirm))
     strategy = Strategy(
         decision=DecisionConfig(paths=(ExecutionPath.FLASH,)),
         gas_table=GasTable(),
@@ -145,3 +149,15 @@ def test_second_liquidation_goes_out_the_block_after_the_first_is_mined(
     report = next(r for r in loop.reports if r.block == first)
     assert [r.sent for r in report.results] == [True]
     assert not [x for x in report.left if x.reason == "in flight"]
+    # With the confirmation deferred, the pool's word came after the block's sends, and
+    # agreed with the model to the wei on every block that had a liquidatable account.
+    checked = [r for r in loop.reports if r.liquidatable]
+    assert checked
+    for r in checked:
+        assert not r.mismatched
+        if defer_confirm:
+            assert r.confirmed_at is not None
+            if r.last_broadcast_at is not None:
+                assert r.confirmed_at > r.last_broadcast_at
+        else:
+            assert r.confirmed_at is None
