@@ -44,6 +44,11 @@ class Metrics:
             "liqbot_transactions", "Transaction state changes", ["state"], registry=r
         )
         self.reverts = Counter("liqbot_reverts", "Reverts by reason", ["reason"], registry=r)
+        self.confirm_mismatches = Counter(
+            "liqbot_confirm_mismatches",
+            "Liquidatable accounts whose model health the pool's own read contradicted",
+            registry=r,
+        )
         self.profit = Gauge(
             "liqbot_realised_profit", "Realised profit, in the numeraire", registry=r
         )

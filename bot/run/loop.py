@@ -264,6 +264,8 @@ class LiquidationLoop:
             chain = risky.chain_health_factor
             if chain is not None and chain != model.get(risky.user):
                 report.mismatched.append(risky.user)
+                if self.metrics is not None:
+                    self.metrics.confirm_mismatches.inc()
                 event(
                     "confirm_mismatch",
                     block=snapshot.block_number,

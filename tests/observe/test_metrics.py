@@ -28,6 +28,7 @@ def test_metrics_and_health_endpoints() -> None:
         metrics.taken.inc()
         metrics.reverts.labels(reason="lost to competitor").inc()
         metrics.broadcast_latency.observe(0.12)
+        metrics.confirm_mismatches.inc()
 
         status, body = fetch(base + "/health")
         assert status == 200
@@ -41,6 +42,7 @@ def test_metrics_and_health_endpoints() -> None:
         assert "liqbot_opportunities_taken_total 1.0" in text
         assert 'liqbot_reverts_total{reason="lost to competitor"} 1.0' in text
         assert 'liqbot_block_to_broadcast_seconds_bucket{le="0.15"} 1.0' in text
+        assert "liqbot_confirm_mismatches_total 1.0" in text
         assert fetch(base + "/nope")[0] == 404
     finally:
         server.stop()
