@@ -112,6 +112,18 @@ def _checksum(address: str) -> str:
     return str(Web3.to_checksum_address(address))
 
 
+def _logs(entries: Sequence[Mapping[str, Any]]) -> tuple[Log, ...]:
+    """A receipt's logs, from raw JSON or web3's formatted receipt alike."""
+    return tuple(
+        Log(
+            address=_checksum(entry["address"]),
+            topics=tuple(_bytes(t) for t in entry["topics"]),
+            data=_bytes(entry["data"]),
+        )
+        for entry in entries
+    )
+
+
 def _receipt_from_json(r: Mapping[str, Any]) -> Receipt | None:
     """A receipt from the node's raw JSON (hex quantities), as :meth:`Node.receipt` reads it
     through web3."""
@@ -127,14 +139,7 @@ def _receipt_from_json(r: Mapping[str, Any]) -> Receipt | None:
         effective_gas_price=int(r.get("effectiveGasPrice") or "0x0", 16),
         sender=_checksum(r["from"]),
         to=_checksum(to) if to else None,
-        logs=tuple(
-            Log(
-                address=_checksum(entry["address"]),
-                topics=tuple(_bytes(t) for t in entry["topics"]),
-                data=_bytes(entry["data"]),
-            )
-            for entry in r["logs"]
-        ),
+        logs=_logs(r["logs"]),
     )
 
 
@@ -288,14 +293,6 @@ class Node:
             raise self._wrap("eth_getTransactionReceipt", exc) from None
         if r is None or r.get("blockNumber") is None:
             return None
-        logs = tuple(
-            Log(
-                address=_checksum(entry["address"]),
-                topics=tuple(_bytes(t) for t in entry["topics"]),
-                data=_bytes(entry["data"]),
-            )
-            for entry in r["logs"]
-        )
         to = r.get("to")
         return Receipt(
             tx_hash=hexstr(r["transactionHash"]),
@@ -306,7 +303,7 @@ class Node:
             effective_gas_price=int(r.get("effectiveGasPrice", 0) or 0),
             sender=_checksum(r["from"]),
             to=_checksum(to) if to else None,
-            logs=logs,
+            logs=_logs(r["logs"]),
         )
 
     def transaction(self, tx_hash: str) -> PendingTx | None:

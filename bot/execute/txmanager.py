@@ -239,7 +239,9 @@ class TxManager:
             self.journal.mark_sent(attempt.id, head.number, detail)
         return outcome
 
-    def sign_original(self, intent: Intent, *, nonce: int, gas: int, fees: Fees) -> Attempt:
+    def sign_original(
+        self, intent: Intent, *, nonce: int, gas: int, fees: Fees, fill_gap: bool = False
+    ) -> Attempt:
         """Sign the intent's first transaction at ``nonce`` and journal it (not broadcast)."""
         return self._sign_and_journal(
             intent,
@@ -250,6 +252,7 @@ class TxManager:
             value=intent.value,
             gas=gas,
             fees=fees,
+            fill_gap=fill_gap,
         )
 
     def record_original(self, attempt: Attempt, head: Head, outcome: SendOutcome) -> SendOutcome:
@@ -267,17 +270,7 @@ class TxManager:
         fill_gap: bool = False,
     ) -> tuple[Attempt, SendOutcome]:
         """Sign the intent's first transaction at ``nonce``, journal it, broadcast it."""
-        attempt = self._sign_and_journal(
-            intent,
-            nonce=nonce,
-            kind=AttemptKind.ORIGINAL,
-            to=intent.target,
-            data=intent.calldata,
-            value=intent.value,
-            gas=gas,
-            fees=fees,
-            fill_gap=fill_gap,
-        )
+        attempt = self.sign_original(intent, nonce=nonce, gas=gas, fees=fees, fill_gap=fill_gap)
         failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
         outcome = self._broadcast(attempt, head)
         return attempt, outcome

@@ -37,7 +37,7 @@ from bot.protocols.auction_base import (
     VaultChanged,
     VaultState,
 )
-from bot.protocols.base import AbiEvent, AbiFunction, TxCall, checksum
+from bot.protocols.base import AbiEvent, AbiFunction, TxCall, balance_read, checksum
 
 if TYPE_CHECKING:
     from bot.deploy.auctions import AuctionDeployment
@@ -51,7 +51,6 @@ _STAIRSTEP = abi_of("StairstepExponentialDecrease")
 _PAIR = abi_of("AmmPair")
 _TAKER = abi_of("AuctionTaker")
 _ORACLE = abi_of("PriceOracle")
-_STABLE = abi_of("Stablecoin")
 
 _ILKS = AbiFunction.from_abi(_ENGINE, "ilks")
 _COLLATERAL_PRICE = AbiFunction.from_abi(_ENGINE, "collateralPrice")
@@ -91,7 +90,6 @@ _CUT = AbiFunction.from_abi(_STAIRSTEP, "cut")
 _GET_RESERVES = AbiFunction.from_abi(_PAIR, "getReserves")
 _FLASH_TAKE = AbiFunction.from_abi(_TAKER, "takeWithFlashSale")
 _ASSET_PRICE = AbiFunction.from_abi(_ORACLE, "getAssetPrice")
-_BALANCE_OF = AbiFunction.from_abi(_STABLE, "balanceOf")
 
 _VAULT_UPDATED = AbiEvent.from_abi(_ENGINE, "VaultUpdated")
 _ENGINE_PARAMS = tuple(AbiEvent.from_abi(_ENGINE, n) for n in ("IlkAdded", "IlkParameterSet"))
@@ -409,7 +407,7 @@ class VaultEngineAdapter(AuctionProtocol):
         return Read(Call(self.engine, _VAULT.encode(info.ilk, owner)), decode, f"vault {owner}")
 
     def stable_balance_read(self, holder: str) -> Read[int]:
-        return _one(self._stablecoin, _BALANCE_OF.encode(holder), _BALANCE_OF, f"balance {holder}")
+        return balance_read(self._stablecoin, holder)
 
     def native_price_read(self) -> Read[int]:
         if not self.native_asset:

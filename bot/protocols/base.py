@@ -29,7 +29,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
 from eth_utils.address import is_checksum_address
 
-from bot.chain.multicall import Multicall, Read
+from bot.chain.multicall import Call, Multicall, Read
 from bot.chain.rpc import LogEntry, checksum_address
 from bot.model.health import AccountData
 from bot.model.types import Account, ExecutionPath, MarketState, PairReserves, Reserve, UserReserve
@@ -372,6 +372,28 @@ class AbiFunction:
         if all(_is_word(k) for k in self.outputs):
             return _decode_words(self.outputs, data)
         return tuple(abi_decode(list(self.outputs), data))
+
+
+_ERC20_BALANCE_OF = AbiFunction.from_abi(
+    [
+        {
+            "type": "function",
+            "name": "balanceOf",
+            "inputs": [{"name": "account", "type": "address"}],
+            "outputs": [{"name": "", "type": "uint256"}],
+        }
+    ],
+    "balanceOf",
+)
+
+
+def balance_read(token: str, holder: str) -> Read[int]:
+    """An ERC-20 balance, as one item of a Multicall3 batch."""
+    return Read(
+        Call(token, _ERC20_BALANCE_OF.encode(holder)),
+        lambda raw: int(_ERC20_BALANCE_OF.decode(raw)[0]),
+        f"balance {holder}",
+    )
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
-from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 
-from bot.chain.multicall import Call, Read, ReadFailed
+from bot.chain.multicall import ReadFailed
 from bot.deploy.market import Deployment
 from bot.execute import ExecutionResult, Executor, Status, Update, request_from_opportunity
 from bot.execute.request import ExecutionRequest, opportunity_key
@@ -41,7 +38,7 @@ from bot.model.sizing import PairBook, size_account
 from bot.model.types import Account, ExecutionPath, MarketState
 from bot.observe.logs import event
 from bot.observe.metrics import Metrics
-from bot.protocols.base import LendingProtocol
+from bot.protocols.base import LendingProtocol, balance_read
 from bot.run.gas import LearningGasTable
 from bot.watch.heads import HeadSource
 from bot.watch.snapshot import AccountAtRisk, MarketSnapshot
@@ -49,17 +46,10 @@ from bot.watch.watcher import Watcher
 
 log = logging.getLogger("liqbot.run")
 
-_BALANCE_OF = function_signature_to_4byte_selector("balanceOf(address)")
-
 
 def _user_prefix(user: str) -> str:
     """What every opportunity key of ``user`` starts with (any collateral and debt)."""
     return opportunity_key(user, "", "").removesuffix("::") + ":"
-
-
-def _decode_uint(raw: bytes) -> int:
-    (value,) = abi_decode(["uint256"], raw)
-    return int(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +172,9 @@ class LiquidationLoop:
         the inventory paths then stay unused for that asset rather than overspend."""
         holder = self.deployment.flash_liquidator
         assets = list(self.deployment.assets.values())
-        reads = [
-            Read(Call(a.token, _BALANCE_OF + abi_encode(["address"], [holder])), _decode_uint)
-            for a in assets
-        ]
-        values = self.watcher.multicall.read_all(reads, block)
+        values = self.watcher.multicall.read_all(
+            [balance_read(a.token, holder) for a in assets], block
+        )
         stock: dict[str, int] = {}
         for asset, value in zip(assets, values, strict=True):
             if isinstance(value, ReadFailed):
