@@ -69,6 +69,13 @@ class Valuation:
             // (self.unit_of(asset) * self.numeraire_price)
         )
 
+    def amount_within(self, value: int, asset: str) -> int:
+        """The largest amount of ``asset`` whose :meth:`value` is at most ``value`` (>= 0)."""
+        if asset == self.numeraire.asset:
+            return value
+        per = self.price_of(asset) * self.numeraire.unit
+        return ((value + 1) * self.unit_of(asset) * self.numeraire_price - 1) // per
+
     def gas_value(self, wei: int) -> int:
         return self.value(wei, NATIVE)
 

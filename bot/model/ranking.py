@@ -17,9 +17,20 @@ from bot.model.fixed_point import PERCENTAGE_FACTOR, percent_mul, ray_mul
 from bot.model.gas import GasTable
 from bot.model.health import AccountData, account_data, close_factor
 from bot.model.interest import normalized_debt, normalized_income
-from bot.model.liquidation import liquidate
+from bot.model.liquidation import LiquidationReverted, liquidate
 from bot.model.profit import NATIVE_UNIT, VALUE_SCALE, Valuation
-from bot.model.sizing import DEFAULT_MAX_STEPS, PairBook, SizedPath, flash_on, size_account
+from bot.model.sizing import (
+    DEFAULT_MAX_STEPS,
+    PairBook,
+    SeizeTerms,
+    SizedPath,
+    flash_on,
+    flash_owed,
+    flash_value_ceiling,
+    liquidation_pairs,
+    seize_terms,
+    size_account,
+)
 from bot.model.types import Account, ExecutionPath, MarketState, PairReserves
 
 ALL_PATHS = (ExecutionPath.FLASH, ExecutionPath.INVENTORY_SWAP, ExecutionPath.INVENTORY)
@@ -141,6 +152,33 @@ def _guard(sized: SizedPath, valuation: Valuation, gas_wei: int) -> int:
             debt_key = valuation.value_key(sized.amounts.debt_covered, sized.debt)
             needed = -(-(gas_key + debt_key) // unit_key)
     return min(needed, sized.contract_profit)
+
+
+def net_ceiling(
+    value_key: int,
+    path: ExecutionPath,
+    valuation: Valuation,
+    gas_table: GasTable,
+    base_fee: int,
+    policy: BidPolicy,
+) -> int | None:
+    """An upper bound on the ``net_profit`` :func:`price_opportunity` gives any sized path
+    whose gains are worth at most ``value_key`` (VALUE_SCALE units); None where the base fee
+    is above the fee cap (nothing prices).
+
+    Net profit is gross minus a gas cost that never falls as gross rises (the bid is a share
+    of the surplus), so a lower gross nets at most ``gross gap + rounding`` less, and the
+    bound is the net at the ceiling's gross plus the rounding ``stale`` bounds also carry:
+    one wei per gas of priority fee, and the floors of two values."""
+    gas_units = gas_table.gas_for(path)
+    numeraire = valuation.numeraire
+    gross = -(-value_key * numeraire.unit // (VALUE_SCALE * valuation.numeraire_price))
+    gross_wei = valuation.to_native(gross)
+    priority = priority_fee(gross_wei - gas_units * base_fee, gas_units, base_fee, policy)
+    if priority is None:
+        return None
+    gas_cost = valuation.gas_value(gas_units * (base_fee + priority))
+    return gross - gas_cost + valuation.gas_value(gas_units + 1) + 2
 
 
 def best_for_account(
@@ -376,6 +414,14 @@ def iter_plan(
     :func:`gross_ceiling` for an account not evaluated yet, and from the last exact value
     for one that a liquidation can only have made worse (its pair moved against it, or
     inventory it could use fell): see :meth:`_Inputs.affected`.
+
+    In a crash, one lagging pair is what most accounts' flash liquidations sell into, and
+    each of them moves it: every such account's value falls, and most would be sized again
+    after every flash liquidation. Instead, an account whose last value is a stale bound is
+    first re-bounded when it reaches the top, from the pair as it now stands and the closed
+    form of its relaxed optimum (:func:`flash_value_ceiling`, a few integer operations), and
+    sized only if that bound still reaches the top. Whether its flash liquidation still pays
+    (which keeps the bound valid) is checked at every move, mostly by one comparison.
     """
     book = {frozenset((p.token0, p.token1)): p for p in pairs}
     stock = dict(inventory or {})
@@ -395,6 +441,36 @@ def iter_plan(
     while that flash liquidation still pays (checked at each move); once it does not,
     their best switches to the other paths, which may be worth more."""
     flash_first = config.inventory_only_without_flash and ExecutionPath.FLASH in config.paths
+    tight: set[str] = set()
+    """Bounded flash-bound users whose queue entry is :func:`flash_value_ceiling`'s bound at
+    the pair as it stands: the next time they reach the top, they are sized."""
+    terms_of: dict[str, SeizeTerms | None] = {}
+    """Seize terms of a flash-bound user's only (collateral, debt) pair (None: it has several),
+    kept until a liquidation changes the user's pool-side inputs."""
+    pay_limit: dict[str, int] = {}
+    """Per flash-bound user, the most the pair may be owed at its last size for its flash
+    liquidation to still surely pay (see ``still_pays``)."""
+    need = max(config.min_profit, 1)
+    # A flash liquidation that nets ``sure`` at one size nets at least ``need`` at the size
+    # sizing picks (worth at least as much; net may lose a priority-fee wei per gas).
+    sure = need + valuation.gas_value(gas_table.gas_for(ExecutionPath.FLASH) + 1) + 2
+
+    def sure_limit(opp: Opportunity, priced: Valuation) -> int:
+        """The most the pair may be owed at ``opp``'s size for it to still net ``sure``:
+        the gain falls by what is owed extra, net profit by at most that much (gas never
+        costs more as gross falls) plus a floor."""
+        budget = opp.net_profit - sure - 1
+        return (
+            opp.sized.repay + priced.amount_within(budget, opp.sized.collateral)
+            if budget >= 0
+            else -1
+        )
+
+    # Every liquidation pays at least the base fee for the cheapest path's gas: net profit
+    # is at most gross minus that.
+    gas_floor = valuation.gas_value(
+        min((gas_table.gas_for(p) for p in config.paths), default=0) * base_fee
+    )
 
     def push(user: str, key: int) -> None:
         version[user] = version.get(user, 0) + 1
@@ -416,6 +492,7 @@ def iter_plan(
             bounded.discard(user)
             can_bound.discard(user)
             flash_bound.discard(user)
+            tight.discard(user)
             opp, exact = _best_for_account(
                 market,
                 remaining[user],
@@ -430,10 +507,11 @@ def iter_plan(
             if opp is None:
                 version[user] = version.get(user, 0) + 1  # drops any queued bound
                 continue
-            if exact:
-                (flash_bound if flash_first and opp.path is ExecutionPath.FLASH else can_bound).add(
-                    user
-                )
+            if exact and flash_first and opp.path is ExecutionPath.FLASH:
+                flash_bound.add(user)
+                pay_limit[user] = sure_limit(opp, priced)
+            elif exact:
+                can_bound.add(user)
             best[user] = opp
             health[user] = opp.health_factor
             push(user, opp.net_profit)
@@ -454,10 +532,13 @@ def iter_plan(
             if bound is None:
                 now.append(user)
                 continue
+            bound -= gas_floor
             health[user] = data.health_factor
             best.pop(user, None)
             can_bound.discard(user)
             flash_bound.discard(user)
+            tight.discard(user)
+            terms_of.pop(user, None)
             bounded.add(user)
             push(user, bound)
         evaluate(now)
@@ -467,28 +548,71 @@ def iter_plan(
         profit: a priority fee rounded down one wei per gas can save more than a small loss
         of gross, so the bound carries that much slack (at most ``gas_units`` wei)."""
         bounded.add(user)
+        tight.discard(user)
         push(user, opp.net_profit + valuation.gas_value(opp.gas_units + 1) + 2)
 
+    def tighten(user: str, priced: Valuation) -> int | None:
+        """A flash-bound user's bound at the pair as it stands, without sizing (None where
+        there is none: several pairs to liquidate, or nothing prices)."""
+        if user not in terms_of:
+            account = remaining[user]
+            pairs_of = liquidation_pairs(market, account)
+            try:
+                terms_of[user] = (
+                    seize_terms(market, account, *pairs_of[0], timestamp)
+                    if len(pairs_of) == 1
+                    else None
+                )
+            except LiquidationReverted:
+                terms_of[user] = None
+        terms = terms_of[user]
+        if terms is None:
+            return None
+        pair = book[frozenset((terms.collateral, terms.debt))]
+        return net_ceiling(
+            flash_value_ceiling(terms, pair),
+            ExecutionPath.FLASH,
+            priced,
+            gas_table,
+            base_fee,
+            config.bid,
+        )
+
     def still_pays(opp: Opportunity, priced: Valuation) -> bool:
-        """The account's preferred flash liquidation still pays at its last size."""
+        """The account's preferred flash liquidation still pays at its last size. Most
+        accounts pass on one integer comparison: the gain falls by what the pair is owed
+        extra, and net profit by at most that much (gas never costs more as gross falls)."""
         s = opp.sized
-        moved = flash_on(s, book[frozenset((s.collateral, s.debt))], market)
+        pair = book[frozenset((s.collateral, s.debt))]
+        x = s.debt_to_cover
+        r_coll, r_debt = pair.reserves_for(s.collateral)
+        if x < r_debt:
+            owed = flash_owed(x, r_coll, r_debt)
+            if owed <= s.amounts.to_liquidator and owed <= pay_limit.get(opp.user, -1):
+                return True
+        moved = flash_on(s, pair, market)
         if moved is None:
             return False
         again = price_opportunity(
             opp.user, opp.health_factor, moved, priced, gas_table, base_fee, config.bid
         )
-        return again is not None and again.net_profit >= config.min_profit and again.net_profit > 0
+        return again is not None and again.net_profit >= sure
 
     ceiling(list(remaining))
     taken = 0
     while remaining and (max_liquidations is None or taken < max_liquidations):
         chosen: Opportunity | None = None
         while heap:
-            _, _, user, seen = heapq.heappop(heap)
+            top, _, user, seen = heapq.heappop(heap)
             if user not in remaining or version[user] != seen:
                 continue
             if user in bounded:
+                if user in flash_bound and user not in tight:
+                    bound = tighten(user, view()[1])
+                    if bound is not None:
+                        tight.add(user)
+                        push(user, min(bound, -top))
+                        continue
                 evaluate((user,))  # exact now: back into the queue at its true place
                 continue
             chosen = best[user]
@@ -535,7 +659,10 @@ def iter_plan(
                 if user not in bounded:
                     stale(user, opp)
             elif opp is not None and user in flash_bound and still_pays(opp, priced):
-                stale(user, opp)
+                if user in bounded:
+                    tight.discard(user)  # still a bound (its value only fell); re-tighten
+                else:
+                    stale(user, opp)
             else:
                 again.append(user)
         ceiling(again)

@@ -251,7 +251,9 @@ class SizedPath:
         return self.debt if self.path is ExecutionPath.INVENTORY_SWAP else self.collateral
 
 
-def _flash_owed(x: int, r_coll: int, r_debt: int) -> int:
+def flash_owed(x: int, r_coll: int, r_debt: int) -> int:
+    """Collateral the pair is owed for flash-borrowing ``x`` of the debt asset
+    (``getAmountIn``; ``x < r_debt``)."""
     return r_coll * x * 1000 // ((r_debt - x) * 997) + 1
 
 
@@ -263,7 +265,7 @@ def _free_tail(x: int, r_coll: int, r_debt: int) -> int:
     current step that extra debt costs nothing. (Further steps would buy the debt asset at
     the pair's price: an AMM trade, not a liquidation, and never chosen.)
     """
-    owed = _flash_owed(x, r_coll, r_debt)
+    owed = flash_owed(x, r_coll, r_debt)
     # floor(r_coll*y*1000 / ((r_debt-y)*997)) <= owed-1
     #   <=>  y * (r_coll*1000 + owed*997) < owed*997*r_debt
     top = (owed * 997 * r_debt - 1) // (r_coll * 1000 + owed * 997)
@@ -301,7 +303,7 @@ def evaluate(
         r_coll, r_debt = pair.reserves_for(terms.collateral)
         if debt_to_cover >= r_debt or covered > debt_to_cover:
             return None
-        owed = _flash_owed(debt_to_cover, r_coll, r_debt)
+        owed = flash_owed(debt_to_cover, r_coll, r_debt)
         if seized < owed:
             return None
         gain_c, gain_d = seized - owed, debt_to_cover - covered
@@ -420,7 +422,7 @@ class _FlashProfit(_Profit):
 
     def __call__(self, x: int) -> int:
         t = self.terms
-        return t.to_liquidator(t.seized(x)) - _flash_owed(x, self.r_coll, self.r_debt)
+        return t.to_liquidator(t.seized(x)) - flash_owed(x, self.r_coll, self.r_debt)
 
 
 class _SwapProfit(_Profit):
@@ -533,6 +535,57 @@ def size_path(
     return replace(best, exact=exact, evaluations=evaluations)
 
 
+def _relaxed_flash_max(terms: SeizeTerms, r_coll: int, r_debt: int, hi: int) -> int:
+    """Upper bound (collateral units, rounded up) on ``max F`` over ``[0, hi]``, where
+    ``F(x) = k*x - A*x / (B*(r_debt - x))`` (``A = 1000*r_coll``, ``B = 997``) is the flash
+    profit's relaxation. F is concave with ``F(0) = 0``; its unconstrained maximum is
+    ``(sqrt(k*r_debt) - sqrt(A/B))**2``, reached where ``F' = 0``."""
+    kn, kd = terms.rate
+    a, b = 1000 * r_coll, 997
+    if kn * b * r_debt <= a * kd:  # F'(0) <= 0: F only falls
+        return 0
+    gap = r_debt - hi
+    if kn * b * gap * gap >= a * r_debt * kd:  # F'(hi) >= 0: F rises all the way to hi
+        return max(-(-kn * hi // kd) - a * hi // (b * gap), 0)
+    # over the common denominator kd*b; isqrt rounds the subtracted root down
+    num = kn * r_debt * b + a * kd - 2 * isqrt(kn * r_debt * a * kd * b)
+    return -(-num // (kd * b))
+
+
+def flash_value_ceiling(terms: SeizeTerms, pair: PairReserves) -> int:
+    """An upper bound on ``size_path(terms, FLASH, pair=pair).value_key`` (where it is not
+    None) without the walk.
+
+    The walk's sizes are uncapped and within ``[1, hi]``, where the exact profit is within
+    ``eps`` of its concave relaxation, whose maximum has a closed form; the capped and
+    free-tail candidates are evaluated exactly, as :func:`size_path` does. The planner uses
+    it to re-bound an account after its pair moved, at a fraction of a sizing's cost."""
+    if terms.collateral == terms.debt:
+        return 0  # size_path never flashes one asset against itself
+    r_coll, r_debt = pair.reserves_for(terms.collateral)
+    hi = min(terms.max_debt, terms.x_cap, r_debt - 1)
+    bound = 0
+    if hi >= 1:
+        eps = terms.eps_seize + 1
+        bound = terms.collateral_key(_relaxed_flash_max(terms, r_coll, r_debt, hi) + eps)
+    candidates: list[int] = []
+    if terms.x_cap < terms.max_debt:
+        x_c = max(terms.x_cap + 1, terms.amounts(terms.x_cap + 1).debt_covered)
+        candidates.append(x_c)
+        last = x_c
+    else:
+        last = terms.max_debt
+    if last < pair.reserves_for(terms.debt)[0]:
+        tail = _free_tail(last, r_coll, r_debt)
+        if tail > last:
+            candidates.append(tail)
+    for x in candidates:
+        sized = evaluate(terms, ExecutionPath.FLASH, x, pair=pair)
+        if sized is not None:
+            bound = max(bound, sized.value_key)
+    return bound
+
+
 def flash_on(sized: SizedPath, pair: PairReserves, market: MarketState) -> SizedPath | None:
     """The flash liquidation ``sized`` at the same size, run against ``pair`` instead (the
     pool's side, priced in ``market``, unchanged); None if it would revert there. The
@@ -543,7 +596,7 @@ def flash_on(sized: SizedPath, pair: PairReserves, market: MarketState) -> Sized
     x = sized.debt_to_cover
     if x >= r_debt:
         return None
-    owed = _flash_owed(x, r_coll, r_debt)
+    owed = flash_owed(x, r_coll, r_debt)
     seized = sized.amounts.to_liquidator
     if seized < owed:
         return None

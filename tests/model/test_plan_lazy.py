@@ -9,9 +9,14 @@ accounts sharing one or two pairs, scarce inventory, pairs away from the oracle.
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.model import ranking
 from bot.model.fixed_point import BASE_UNIT
 from bot.model.health import account_data
 from bot.model.profit import Valuation
@@ -23,7 +28,7 @@ from bot.model.ranking import (
     price_opportunity,
 )
 from bot.model.sizing import evaluate, liquidation_pairs, seize_terms
-from bot.model.types import Account, MarketState, PairReserves, UserReserve
+from bot.model.types import Account, ExecutionPath, MarketState, PairReserves, UserReserve
 from tests.model.factories import USDC, WBTC, WETH, reserve
 from tests.model.test_plan_incremental import (
     DECIMALS,
@@ -177,3 +182,57 @@ def test_an_account_whose_flash_stops_paying_is_ranked_by_its_other_paths() -> N
     fast, slow = _run(plan_block, case), _run(reference_plan, case)
     assert isinstance(fast, list) and fast == slow
     assert [(o.user[-2:], str(o.path)) for o in fast[:2]] == [("00", "flash"), ("0a", "inventory")]
+
+
+def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bench's shape: WETH falls 20% at the oracle, its pair still trades at the old
+    price, and 150 accounts of different sizes prefer the flash path through it. Every flash
+    liquidation moves the pair and lowers every other account's flash value; the planner
+    re-bounds them from the pair's move (:func:`flash_value_ceiling`) instead of sizing each
+    again, and must still give the brute-force greedy's plan."""
+    rng = random.Random(8)
+    reserves = tuple(
+        reserve(asset, DECIMALS[asset], state=_state(5, 10**30)) for asset in (WETH, WBTC, USDC)
+    )
+    market = MarketState(reserves, {**PRICES, WETH: PRICES[WETH] * 80 // 100})
+    accounts = []
+    for i in range(150):
+        weth = rng.randrange(2 * 10**18, 40 * 10**18)
+        debt = weth * rng.randrange(1_930, 2_150) // 10**18 * 10**6
+        accounts.append(
+            Account(
+                f"0x{i:040x}",
+                (
+                    UserReserve(WETH, scaled_supply=weth, using_as_collateral=True),
+                    UserReserve(USDC, scaled_debt=debt),
+                ),
+            )
+        )
+    case: dict[str, object] = {
+        "market": market,
+        "accounts": accounts,
+        "pairs": [PairReserves("0xA1", WETH, USDC, 2_000 * 10**18, 6_000_000 * 10**6)],
+        "inventory": {USDC: 10**9 * 10**6},
+        "max_liquidations": None,
+        "config": DecisionConfig(),
+    }
+    sizings = 0
+    best_for_account = ranking._best_for_account
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal sizings
+        sizings += 1
+        return best_for_account(*args, **kwargs)
+
+    monkeypatch.setattr(ranking, "_best_for_account", counted)
+    fast = _run(plan_block, case)
+    monkeypatch.undo()
+    slow = _run(reference_plan, case)
+    assert isinstance(fast, list) and fast == slow
+    flashes = sum(o.path is ExecutionPath.FLASH for o in fast)
+    assert 5 <= flashes < len(fast)  # the pair is spent, then inventory
+    # each account sized about twice (its flash, then its inventory), not once per flash
+    # (552 sizings when every moved account was sized again)
+    assert sizings <= 2 * len(accounts), sizings

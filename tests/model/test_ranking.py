@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
 from bot.model.amm import after_swap
 from bot.model.fixed_point import BASE_UNIT
 from bot.model.gas import GasTable
@@ -10,12 +13,13 @@ from bot.model.ranking import (
     BidPolicy,
     DecisionConfig,
     best_for_account,
+    net_ceiling,
     plan_block,
     price_opportunity,
     priority_fee,
     rank_accounts,
 )
-from bot.model.sizing import PairBook, seize_terms, size_path
+from bot.model.sizing import PairBook, evaluate, seize_terms, size_path
 from bot.model.types import Account, ExecutionPath, MarketState, UserReserve
 from tests.model.factories import USDC, WETH, borrower, pair, two_asset_market
 
@@ -159,3 +163,63 @@ def test_positions_without_a_pair_or_price_extremes() -> None:
         gas_table=GAS, base_fee=GWEI,
     )  # fmt: skip
     assert opp is None  # a cent of collateral cannot pay for gas
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(10**15, 10**21),
+    st.integers(2_550, 2_990),
+    st.integers(1, 10**6),
+    st.integers(0, 3),
+    st.integers(0, 10_000),
+    st.integers(0, 3 * GWEI),
+    st.integers(1, 300),
+    st.integers(1, 10**8),
+    st.sampled_from([FLASH, INV, SWAP]),
+)
+def test_net_ceiling_bounds_the_net_of_any_lower_gross(
+    collateral: int,
+    debt_per_eth: int,
+    x_permille: int,
+    numeraire_pick: int,
+    share: int,
+    min_priority: int,
+    base_gwei: int,
+    extra: int,
+    path: ExecutionPath,
+) -> None:
+    """What the planner queues for a re-bounded flash account: the net of any liquidation
+    whose value is at most the bound's never exceeds :func:`net_ceiling` of the bound (net
+    rises with gross only up to a priority-fee wei per gas and two floors)."""
+    market = two_asset_market()
+    account = borrower(collateral, collateral * debt_per_eth // 10**12)
+    numeraire = (Numeraire(), Numeraire(USDC, 6), Numeraire(WETH, 18), Numeraire())[numeraire_pick]
+    priced = valuation(numeraire)
+    policy = BidPolicy(profit_share_bps=share, min_priority_fee_per_gas=min_priority)
+    base_fee = base_gwei * GWEI
+    terms = seize_terms(market, account, WETH, USDC, 0)
+    x = max(1, terms.max_debt * x_permille // 10**6)
+    sized = evaluate(terms, path, x, pair=DEEP)
+    assume(sized is not None)
+    assert sized is not None
+    opp = price_opportunity(account.user, 0, sized, priced, GAS, base_fee, policy)
+    ceiling = net_ceiling(sized.value_key, path, priced, GAS, base_fee, policy)
+    assert (opp is None) == (ceiling is None)
+    if opp is None or ceiling is None:
+        return
+    assert opp.net_profit <= ceiling
+    # and for any bound above the value (what the planner really has)
+    above = net_ceiling(sized.value_key + extra * 10**30, path, priced, GAS, base_fee, policy)
+    assert above is not None and opp.net_profit <= above
+    # a bound, not a guess: within the slack of the exact net at the exact value
+    assert ceiling - opp.net_profit <= priced.gas_value(opp.gas_units + 1) + 4
+
+
+@given(st.integers(0, 10**30), st.integers(0, 3), st.sampled_from([WETH, USDC]))
+def test_amount_within_is_the_largest_amount_worth_at_most_the_value(
+    value: int, numeraire_pick: int, asset: str
+) -> None:
+    numeraire = (Numeraire(), Numeraire(USDC, 6), Numeraire(WETH, 18), Numeraire())[numeraire_pick]
+    priced = valuation(numeraire)
+    amount = priced.amount_within(value, asset)
+    assert priced.value(amount, asset) <= value < priced.value(amount + 1, asset)

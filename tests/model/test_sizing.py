@@ -14,6 +14,7 @@ from bot.model.sizing import (
     SizedPath,
     evaluate,
     flash_optimum,
+    flash_value_ceiling,
     seize_terms,
     size_account,
     size_path,
@@ -246,3 +247,44 @@ def test_size_account_covers_every_pair_and_respects_inventory() -> None:
     crashed = market.with_prices({WETH: BASE_UNIT})
     for r in size_account(crashed, account, 0, pairs=book, paths=(FLASH,)):
         assert r.collateral_gain >= 0
+
+
+@st.composite
+def wide_cases(draw: st.DrawFn) -> tuple[SeizeTerms, PairReserves]:
+    """Token-sized markets (up to 18 decimals), pairs far off the oracle either way."""
+    cd, dd = draw(st.sampled_from([6, 8, 18])), draw(st.sampled_from([6, 8, 18]))
+    cp, dp = draw(st.integers(10**6, 10**12)), draw(st.integers(10**6, 10**12))
+    terms = SeizeTerms(
+        collateral=COLL,
+        debt=DEBT,
+        user_collateral=draw(st.integers(1, 10**6)) * 10**cd // 100,
+        user_debt=draw(st.integers(1, 10**6)) * 10**dd // 100,
+        close_factor=draw(st.sampled_from([5000, 10_000])),
+        collateral_price=cp,
+        debt_price=dp,
+        collateral_unit=10**cd,
+        debt_unit=10**dd,
+        liquidation_bonus=draw(st.integers(10_001, 12_500)),
+        protocol_fee=draw(st.integers(0, 5_000)),
+    )
+    r_coll = draw(st.integers(1, 10**7)) * 10**cd // 10
+    fair = r_coll * cp * 10**dd // (dp * 10**cd)
+    r_debt = max(10, fair * draw(st.integers(50, 200)) // 100)
+    return terms, PairReserves("0xPA1", COLL, DEBT, r_coll, r_debt)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(small_cases().map(lambda c: (c[0], c[1])), wide_cases()))
+def test_flash_value_ceiling_bounds_the_sized_flash(case: tuple[SeizeTerms, PairReserves]) -> None:
+    """The planner's cheap re-bound is never below what sizing finds (exactly or not)."""
+    terms, p = case
+    found = size_path(terms, FLASH, pair=p, max_steps=10_000)
+    ceiling = flash_value_ceiling(terms, p)
+    if found is not None:
+        assert ceiling >= found.value_key
+        # and it is a bound, not a guess: within the relaxation's error of the optimum
+        # where the optimum is exact and uncapped
+        if found.exact and found.amounts.debt_covered == found.debt_to_cover <= terms.x_cap:
+            assert ceiling - found.value_key <= 4 * terms.collateral_key(terms.eps_seize + 2) + (
+                terms.collateral_key(terms.rate[0] // terms.rate[1] + 1)
+            )
