@@ -258,7 +258,7 @@ def checksum_address(address: str) -> str:
     if len(text) != 40 or not _HEX_DIGITS.issuperset(text):
         return str(Web3.to_checksum_address(address))
     raw = text.encode("ascii")
-    digest = keccak.new(data=raw, digest_bits=256).hexdigest()[:40].encode("ascii")
+    digest = keccak.new(data=raw, digest_bits=256).digest()[:20].hex().encode("ascii")
     # EIP-55: a letter is upper case where the hash's nibble at its position is 8 or more;
     # in ASCII that is bit 0x20 cleared, so both tables map to that bit and the XOR flips it.
     flip = int.from_bytes(digest.translate(_UPPER_IF_HASHED_HIGH), "big") & int.from_bytes(

@@ -364,7 +364,11 @@ class Journal:
         if lock and locks is None:
             held_locks = cls.lock(path, account=account, chain_id=chain_id, lock_dir=lock_dir)
         try:
-            conn = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
+            # The run loop's sender thread writes through this connection while the loop
+            # thread plans; the two never use it at the same time (see bot/run/loop.py).
+            conn = sqlite3.connect(
+                str(path), isolation_level=None, timeout=5.0, check_same_thread=False
+            )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")

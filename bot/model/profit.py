@@ -8,7 +8,7 @@ entry in the pool, so its price (base currency, 8 decimals) is an input.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.model.amm import get_amounts_out
 from bot.model.types import MarketState, PairReserves
@@ -45,6 +45,11 @@ class Valuation:
     market: MarketState
     native_price: int
     numeraire: Numeraire = Numeraire()
+    _factors: dict[str, tuple[int, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Per asset, the (numerator, denominator) of :meth:`value`: the planner values amounts
+    a hundred thousand times a block, always of the same few assets at the same prices."""
 
     def price_of(self, asset: str) -> int:
         return self.native_price if asset == NATIVE else self.market.price(asset)
@@ -60,14 +65,17 @@ class Valuation:
 
     def value(self, amount: int, asset: str) -> int:
         """``amount`` of ``asset`` in numeraire units (floor)."""
-        if asset == self.numeraire.asset:
-            return amount
-        return (
-            amount
-            * self.price_of(asset)
-            * self.numeraire.unit
-            // (self.unit_of(asset) * self.numeraire_price)
-        )
+        factor = self._factors.get(asset)
+        if factor is None:
+            if asset == self.numeraire.asset:
+                factor = (1, 1)
+            else:
+                factor = (
+                    self.price_of(asset) * self.numeraire.unit,
+                    self.unit_of(asset) * self.numeraire_price,
+                )
+            self._factors[asset] = factor
+        return amount * factor[0] // factor[1]
 
     def amount_within(self, value: int, asset: str) -> int:
         """The largest amount of ``asset`` whose :meth:`value` is at most ``value`` (>= 0)."""

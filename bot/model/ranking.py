@@ -170,9 +170,17 @@ def net_ceiling(
     of the surplus), so a lower gross nets at most ``gross gap + rounding`` less, and the
     bound is the net at the ceiling's gross plus the rounding ``stale`` bounds also carry:
     one wei per gas of priority fee, and the floors of two values."""
-    gas_units = gas_table.gas_for(path)
     numeraire = valuation.numeraire
     gross = -(-value_key * numeraire.unit // (VALUE_SCALE * valuation.numeraire_price))
+    return net_of_gross_ceiling(gross, gas_table.gas_for(path), valuation, base_fee, policy)
+
+
+def net_of_gross_ceiling(
+    gross: int, gas_units: int, valuation: Valuation, base_fee: int, policy: BidPolicy
+) -> int | None:
+    """An upper bound on the ``net_profit`` of any opportunity of ``gas_units`` whose gross
+    profit (numeraire) is at most ``gross``; None where nothing prices (see
+    :func:`net_ceiling`)."""
     gross_wei = valuation.to_native(gross)
     priority = priority_fee(gross_wei - gas_units * base_fee, gas_units, base_fee, policy)
     if priority is None:
@@ -466,11 +474,9 @@ def iter_plan(
             else -1
         )
 
-    # Every liquidation pays at least the base fee for the cheapest path's gas: net profit
-    # is at most gross minus that.
-    gas_floor = valuation.gas_value(
-        min((gas_table.gas_for(p) for p in config.paths), default=0) * base_fee
-    )
+    # A ceiling on gross profit is one on net profit, on whichever path nets the most from it
+    # (the bid takes a share of the surplus: net is well below gross).
+    path_gas = sorted({gas_table.gas_for(p) for p in config.paths})
 
     def push(user: str, key: int) -> None:
         version[user] = version.get(user, 0) + 1
@@ -529,10 +535,23 @@ def iter_plan(
             bound = gross_ceiling(
                 market, account, timestamp, pairs=book, valuation=priced, data=data
             )
-            if bound is None:
+            net = (
+                None
+                if bound is None
+                else max(
+                    (
+                        n
+                        for units in path_gas
+                        if (n := net_of_gross_ceiling(bound, units, priced, base_fee, config.bid))
+                        is not None
+                    ),
+                    default=None,
+                )
+            )
+            if net is None:
                 now.append(user)
                 continue
-            bound -= gas_floor
+            bound = net
             health[user] = data.health_factor
             best.pop(user, None)
             can_bound.discard(user)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,14 @@ def valuation_for(deployment: Deployment, strategy: Strategy, market: MarketStat
         return Valuation(market, native_price)
     asset = deployment.assets[symbol]
     return Valuation(market, native_price, Numeraire(asset.token, asset.decimals))
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A batch's results, and when its broadcasts were answered (on the sender thread)."""
+
+    results: list[ExecutionResult]
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,11 @@ class LiquidationLoop:
         self._early: list[Update] = []
         self._chunk = 1
         self._symbols: dict[str, str] = {}
+        self._sender: ThreadPoolExecutor | None = None
+        self._sending: tuple[list[tuple[Opportunity, ExecutionRequest]], Future[_Sent]] | None = (
+            None
+        )
+        """The batch the sender thread is simulating and broadcasting, if any."""
 
     @property
     def gas_table(self) -> GasTable:
@@ -296,27 +310,30 @@ class LiquidationLoop:
         # nothing decided on an older block is ever sent
         self._chunk, self._queued, self._deferred = 1, [], []
         try:
-            for opp in iter_plan(
-                market,
-                users,
-                snapshot.timestamp,
-                max_liquidations=self.strategy.max_per_block,
-                **common,
-            ):
-                self._take(opp, plan, snapshot, valuation, report)
-        except LiquidationReverted as exc:
-            # Chaining liquidations ran a reserve out of cash in the model: plan the rest of
-            # the accounts on the block's own state (the executor's simulation decides).
-            event("plan_fallback", block=snapshot.block_number, reason=type(exc).__name__)
-            done = {o.user for o in plan}
-            rest = rank_accounts(
-                market, [a for a in users if a.user not in done], snapshot.timestamp, **common
-            )
-            if self.strategy.max_per_block is not None:
-                rest = rest[: max(0, self.strategy.max_per_block - len(plan))]
-            for opp in rest:
-                self._take(opp, plan, snapshot, valuation, report)
-        self._flush(report)
+            try:
+                for opp in iter_plan(
+                    market,
+                    users,
+                    snapshot.timestamp,
+                    max_liquidations=self.strategy.max_per_block,
+                    **common,
+                ):
+                    self._take(opp, plan, snapshot, valuation, report)
+            except LiquidationReverted as exc:
+                # Chaining liquidations ran a reserve out of cash in the model: plan the rest
+                # of the accounts on the block's own state (the executor's simulation decides).
+                event("plan_fallback", block=snapshot.block_number, reason=type(exc).__name__)
+                done = {o.user for o in plan}
+                rest = rank_accounts(
+                    market, [a for a in users if a.user not in done], snapshot.timestamp, **common
+                )
+                if self.strategy.max_per_block is not None:
+                    rest = rest[: max(0, self.strategy.max_per_block - len(plan))]
+                for opp in rest:
+                    self._take(opp, plan, snapshot, valuation, report)
+            self._drain(report)
+        finally:
+            self._settle(report)  # never leave a batch half-recorded, whatever went wrong
         if self._deferred:
             self._send_deferred(report)
         report.planned = plan
@@ -372,8 +389,7 @@ class LiquidationLoop:
             self._deferred.append((opp, request))
             return
         self._queued.append((opp, request))
-        if len(self._queued) >= self._chunk:
-            self._flush(report)
+        self._pump(report)
 
     def _send_deferred(self, report: BlockReport) -> None:
         """Settle the in-flight intents of the deferred accounts, then send their
@@ -382,27 +398,76 @@ class LiquidationLoop:
         if self._early:
             self._learn_gas()
         self._queued, self._deferred = self._deferred, []
-        self._flush(report)
+        try:
+            self._drain(report)
+        finally:
+            self._settle(report)
 
     _MAX_CHUNK = 32
-    """Liquidations sent in one batch at most (the first alone, then 2, 4, ...: the first
-    broadcast waits for no other decision, the later ones share their round trips)."""
+    """Liquidations sent in one batch at most (the first alone, then up to 2, 4, ...: the
+    first broadcast waits for no other decision, the later ones share their round trips)."""
 
-    def _flush(self, report: BlockReport) -> None:
-        """Simulate and send the decided liquidations not sent yet, as one batch."""
-        queued, self._queued = self._queued, []
-        if not queued:
-            return
+    # The executor's batches run on one sender thread while the planner decides the next
+    # liquidations: a batch spends most of its time waiting on the node and on the journal's
+    # fsync, which is when the planner gets the interpreter. The executor is never used by
+    # two threads at once: the loop touches it only before the first batch is handed over
+    # and after the last is settled (``_settle``).
+
+    def _pump(self, report: BlockReport) -> None:
+        """Record a finished batch; hand the queue to the sender once it is free and the
+        queue holds a chunk."""
+        if self._sending is not None and self._sending[1].done():
+            self._collect(report)
+        if self._sending is None and len(self._queued) >= self._chunk:
+            self._submit()
+
+    def _drain(self, report: BlockReport) -> None:
+        """Send everything queued and wait for it."""
+        while self._queued or self._sending is not None:
+            if self._sending is not None:
+                self._collect(report)
+            if self._queued:
+                self._submit()
+
+    def _settle(self, report: BlockReport) -> None:
+        """Wait for the batch in flight, if any, and record it."""
+        if self._sending is not None:
+            self._collect(report)
+
+    def _submit(self) -> None:
+        queued = self._queued[: self._MAX_CHUNK]
+        self._queued = self._queued[self._MAX_CHUNK :]
+        requests = [request for _, request in queued]
+        future: Future[_Sent] = Future()
+        if self._chunk == 1:
+            # The block's first liquidation goes out from this thread, before the planner
+            # resumes: handing it over would only queue it behind the planner for the
+            # interpreter.
+            future.set_result(self._execute(requests))
+        else:
+            if self._sender is None:
+                self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-send")
+            future = self._sender.submit(self._execute, requests)
         self._chunk = min(self._chunk * 2, self._MAX_CHUNK)
-        results = self.executor.execute_batch([request for _, request in queued])
-        for (opp, _), result in zip(queued, results, strict=True):
+        self._sending = (queued, future)
+
+    def _execute(self, requests: list[ExecutionRequest]) -> _Sent:
+        results = self.executor.execute_batch(requests)
+        return _Sent(results, time.monotonic())
+
+    def _collect(self, report: BlockReport) -> None:
+        assert self._sending is not None
+        queued, future = self._sending
+        self._sending = None
+        sent = future.result()  # an executor error surfaces here, in the loop's thread
+        for (opp, _), result in zip(queued, sent.results, strict=True):
             report.results.append(result)
-            self._record_result(opp, result, report)
+            self._record_result(opp, result, report, sent.at)
 
     def _record_result(
-        self, opp: Opportunity, result: ExecutionResult, report: BlockReport
+        self, opp: Opportunity, result: ExecutionResult, report: BlockReport, at: float
     ) -> None:
-        now = time.monotonic()
+        now = at
         if result.sent:
             report.first_broadcast_at = report.first_broadcast_at or now
             report.last_broadcast_at = now
