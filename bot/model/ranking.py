@@ -434,7 +434,10 @@ def iter_plan(
     book = {frozenset((p.token0, p.token1)): p for p in pairs}
     stock = dict(inventory or {})
     remaining = {a.user: a for a in accounts}
-    inputs = _Inputs(market, timestamp, remaining.values())
+    accounts_by = dict(remaining)
+    inputs: _Inputs | None = None
+    """Built once the first liquidation is taken (and sent): not on the first's path."""
+    first_market = market
     heap: list[tuple[int, int, str, int]] = []
     version: dict[str, int] = {}
     best: dict[str, Opportunity] = {}
@@ -658,6 +661,8 @@ def iter_plan(
             stock[s.debt] = stock.get(s.debt, 0) + s.debt_gain
         if s.path is ExecutionPath.INVENTORY:
             stock[s.collateral] = stock.get(s.collateral, 0) + s.collateral_gain
+        if inputs is None:
+            inputs = _Inputs(first_market, timestamp, accounts_by.values())
         changed, worse = inputs.affected(
             before_market,
             market,
