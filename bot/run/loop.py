@@ -148,6 +148,8 @@ class LiquidationLoop:
         self._chunk = 1
         self._symbols: dict[str, str] = {}
         self._sender: ThreadPoolExecutor | None = None
+        self._reads: Future[Any] | None = None
+        """The executor's block reads (``begin_block``), running on the sender thread."""
         self._sending: tuple[list[tuple[Opportunity, ExecutionRequest]], Future[_Sent]] | None = (
             None
         )
@@ -229,12 +231,10 @@ class LiquidationLoop:
         )
         self._early = []
         if sendable:
-            # One read of chain id, head, nonces and balance for all of this block's sends.
-            if self.executor.live:
-                self.executor.begin_block()
             try:
                 self._plan_and_send(snapshot, sendable, report)
             finally:
+                self._await_reads()
                 self.executor.end_block()
         report.decided_at = report.decided_at or time.monotonic()
         if self.watcher.config.defer_confirm and liquidatable:
@@ -295,6 +295,12 @@ class LiquidationLoop:
             else snapshot.base_fee
         )
         inventory = self.inventory(snapshot.block_number)
+        if self.executor.live:
+            # One read of chain id, head, nonces and balance for all of this block's sends,
+            # made on the sender thread while this one decides the first liquidation (which
+            # waits for those reads: nothing is sent unchecked). Planning is pure: the two
+            # threads never talk to the node at once (eth-tester is not thread-safe).
+            self._reads = self._sender_pool().submit(self.executor.begin_block)
         common: dict[str, Any] = {
             "pairs": snapshot.pairs,
             "valuation": valuation,
@@ -334,6 +340,7 @@ class LiquidationLoop:
             self._drain(report)
         finally:
             self._settle(report)  # never leave a batch half-recorded, whatever went wrong
+            self._await_reads()  # the executor is this thread's again from here on
         if self._deferred:
             self._send_deferred(report)
         report.planned = plan
@@ -443,13 +450,23 @@ class LiquidationLoop:
             # The block's first liquidation goes out from this thread, before the planner
             # resumes: handing it over would only queue it behind the planner for the
             # interpreter.
+            self._await_reads()
             future.set_result(self._execute(requests))
         else:
-            if self._sender is None:
-                self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-send")
-            future = self._sender.submit(self._execute, requests)
+            future = self._sender_pool().submit(self._execute, requests)
         self._chunk = min(self._chunk * 2, self._MAX_CHUNK)
         self._sending = (queued, future)
+
+    def _sender_pool(self) -> ThreadPoolExecutor:
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-send")
+        return self._sender
+
+    def _await_reads(self) -> None:
+        """Wait for the block's reads; the executor is this thread's again afterwards."""
+        reads, self._reads = self._reads, None
+        if reads is not None:
+            reads.result()
 
     def _execute(self, requests: list[ExecutionRequest]) -> _Sent:
         results = self.executor.execute_batch(requests)

@@ -69,6 +69,7 @@ class Exclusive:
         self.inside = 0
         self.overlaps = 0
         self.batches: list[tuple[str, int]] = []
+        self.calls: list[tuple[str, str]] = []
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -78,6 +79,7 @@ class Exclusive:
                 if self.inside > 1:
                     self.overlaps += 1
             try:
+                self.calls.append((name, threading.current_thread().name))
                 if name == "execute_batch":
                     self.batches.append((threading.current_thread().name, len(args[0])))
                 return fn(*args, **kwargs)
@@ -131,6 +133,8 @@ def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_execut
     # the sender thread ran the batches, the first alone, never alongside the loop's calls
     assert guard.overlaps == 0
     assert guard.batches[0] == ("MainThread", 1)  # the first at once, from the loop
+    # the block's reads ran on the sender while the first decision was made, and before it
+    assert guard.calls[:2] == [("begin_block", "liqbot-send_0"), ("execute_batch", "MainThread")]
     assert len(guard.batches) > 2
     assert {thread for thread, _ in guard.batches[1:]} == {"liqbot-send_0"}
     assert sum(size for _, size in guard.batches) == len(report.planned)
