@@ -17,9 +17,10 @@ and confirms everything in flight (:mod:`bot.execute.txmanager`), and heals nonc
 On opening, the journal is reconciled with the chain before anything new is sent.
 
 Per block, :meth:`Executor.begin_block` reads 1, 3, 4 and the balance once for all of the
-block's sends (a running gas budget, nonces from the journal's counter), and
-:meth:`Executor.execute_batch` simulates a batch in one JSON-RPC batch and broadcasts it in
-another; every check above still runs for each liquidation.
+block's sends, in one JSON-RPC batch (a running gas budget, nonces from the journal's
+counter), and :meth:`Executor.execute_batch` simulates a batch in one JSON-RPC batch and
+broadcasts it in another, journaling its intents with their signed transactions in a few
+multi-row statements; every check above still runs for each liquidation.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from web3 import Web3
 from bot.execute import failpoints
 from bot.execute.fees import FeeCaps, FeePolicy, FeeRefusal, Fees, initial_fees, predict_base_fee
 from bot.execute.journal import (
+    OPEN_STATES,
     Attempt,
     AttemptKind,
     DuplicateIntent,
@@ -47,7 +49,10 @@ from bot.execute.journal import (
     IntentKind,
     IntentState,
     Journal,
+    JournalError,
+    KeyRecord,
     LedgerEntry,
+    SignedOriginal,
 )
 from bot.execute.keys import Signer
 from bot.execute.lock import ProcessLock
@@ -186,6 +191,18 @@ class _Staged:
     would_send: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A liquidation that passed every check, not yet journaled or signed."""
+
+    nonce: int | None
+    fees: Fees
+    gas: int
+    worst_case_cost: int
+    profit: int | None
+    would_send: dict[str, Any]
+
+
 class ChainMismatch(Exception):
     """The node is on another chain than the configured one: the executor halts."""
 
@@ -317,6 +334,7 @@ class Executor:
         return executor
 
     def close(self) -> None:
+        self.node.close()
         if self.journal is not None:
             self.journal.close()
             self.journal = None
@@ -342,10 +360,13 @@ class Executor:
 
     # ------------------------------------------------------------------ helpers
 
-    def _check_chain(self) -> None:
+    def _check_chain(self, chain_id: int | None = None) -> None:
+        """Halt on another chain. ``chain_id``: the node's answer when already read (a
+        block's batch of reads); else it is read here, uncached."""
         if self.halted:
             raise ChainMismatch(self.halted)
-        chain_id = self.node.chain_id()
+        if chain_id is None:
+            chain_id = self.node.chain_id()
         if chain_id != self.config.chain_id:
             self.halted = (
                 f"the node is now on chain {chain_id}, not {self.config.chain_id}: halted, "
@@ -442,16 +463,29 @@ class Executor:
 
         Until :meth:`end_block`, :meth:`execute` checks each request against these reads and
         allocates nonces from the journal's counter. Returns the head, or None when the reads
-        failed (then each send checks for itself, and fails closed as before)."""
+        failed (then each send checks for itself, and fails closed as before).
+
+        The reads go out in one JSON-RPC batch where the node batches (one round trip), and
+        are judged in the order of the one-by-one reads: a wrong chain id halts even when a
+        later answer is bad."""
         self._block = None
         try:
-            self._check_chain()
-            head = self.node.head()
+            if self.halted:
+                raise ChainMismatch(self.halted)
+            reads = self.node.block_reads(
+                self.account, nonces=self.nonces is not None, balance=self.live
+            )
+            self._check_chain(reads.chain_id() if reads is not None else None)
+            head = reads.head() if reads is not None else self.node.head()
             if head.number < self.highest_head:
                 return None
             self.highest_head = head.number
-            check = self.nonces.check() if self.nonces is not None else None
-            budget = self.node.balance(self.account) if self.live else None
+            check = None
+            if self.nonces is not None:
+                check = self.nonces.check(reads.account_nonces() if reads is not None else None)
+            budget = None
+            if self.live:
+                budget = reads.balance() if reads is not None else self.node.balance(self.account)
         except (ChainMismatch, NodeUnavailable) as exc:
             log.warning("block reads failed, each send checks for itself: %s", exc)
             return None
@@ -558,13 +592,15 @@ class Executor:
     def _execute_batch(
         self, requests: Sequence[ExecutionRequest], block: _BlockReads
     ) -> list[ExecutionResult]:
-        assert self.manager is not None
+        assert self.manager is not None and self.journal is not None
         head = block.head
+        journal = self.journal
         results: dict[int, ExecutionResult] = {}
         ready: list[tuple[int, ExecutionRequest, _Prepared]] = []
+        history = journal.key_history([r.key for r in requests])  # one query for the batch
         for index, request in enumerate(requests):
             try:
-                prep = self._prepare(request)
+                prep = self._prepare(request, history)
             except NodeUnavailable as exc:
                 prep = self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
             if isinstance(prep, ExecutionResult):
@@ -573,28 +609,95 @@ class Executor:
                 ready.append((index, request, prep))
         sims = self._simulate_batch([(i, r) for i, r, _ in ready], head)
         staged: list[tuple[int, ExecutionRequest, _Staged]] = []
-        journal = self.manager.journal
         # Every intent and signed attempt of the batch in one SQLite transaction (one fsync,
-        # not one per write): committed when the ``with`` ends, before anything is broadcast.
-        # An exception rolls it all back; nothing of it was broadcast, so that is safe.
+        # not one per write), written together by ``add_originals`` once all are signed:
+        # committed when the ``with`` ends, before anything is broadcast. An exception rolls
+        # it all back; nothing of it was broadcast, so that is safe.
         with journal.batch():
+            counter = journal.next_nonce()
+            if counter is None:  # begin_block's nonce check starts the counter
+                raise JournalError("the journal's nonce counter is not started")
+            planned: list[tuple[int, ExecutionRequest, _Plan, SignedOriginal]] = []
+            keys: set[str] = set()
             for index, request, prep in ready:
                 try:
                     sim = sims.get(index) or self._simulate(request, head.number)
-                    done = self._stage(request, prep, sim)
+                    plan = self._plan(request, prep, sim, counter + len(planned))
                 except NodeUnavailable as exc:
-                    done = self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
-                if isinstance(done, ExecutionResult):
-                    results[index] = done
-                else:
-                    staged.append((index, request, done))
+                    plan = self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
+                if isinstance(plan, _Plan) and request.key in keys:
+                    plan = ExecutionResult(
+                        Status.IN_FLIGHT, request.key, f"{request.key} is twice in one batch"
+                    )
+                if isinstance(plan, ExecutionResult):
+                    results[index] = plan
+                    continue
+                assert plan.nonce is not None
+                signed = self.manager.sign(
+                    nonce=plan.nonce,
+                    to=request.to,
+                    data=request.data,
+                    value=request.value,
+                    gas=plan.gas,
+                    fees=plan.fees,
+                )
+                keys.add(request.key)
+                self._count_in(block, plan, request)
+                planned.append(
+                    (
+                        index,
+                        request,
+                        plan,
+                        SignedOriginal(
+                            key=request.key,
+                            kind=IntentKind.LIQUIDATION,
+                            path=str(request.route),
+                            target=request.to,
+                            calldata=request.data,
+                            value=request.value,
+                            gas_limit=plan.gas,
+                            observed_block=request.observed_block,
+                            request=request.to_json(),
+                            nonce=plan.nonce,
+                            tx_hash=signed.tx_hash,
+                            raw_tx=signed.raw,
+                            fees=plan.fees,
+                            route=self.manager.submitter.route,
+                        ),
+                    )
+                )
+            try:
+                written = journal.add_originals([item for *_, item in planned])
+            except DuplicateIntent:
+                # Not expected (the keys were checked above, and this process holds the
+                # journal): one by one, so that only the duplicate is refused.
+                written = []
+                for index, request, plan, _item in planned:
+                    done = self._write(request, plan, counted=True)
+                    if isinstance(done, ExecutionResult):
+                        results[index] = done
+                    else:
+                        staged.append((index, request, done))
+            for (index, request, plan, _item), (intent, attempt) in zip(
+                planned, written, strict=False
+            ):
+                staged.append(
+                    (
+                        index,
+                        request,
+                        _Staged(intent, attempt, plan.fees, plan.gas, plan.profit, plan.would_send),
+                    )
+                )
         if staged:
             failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
-            outcomes = self._send_batch([s.attempt for _, _, s in staged])
-            with journal.batch():  # the answers, also in one transaction
-                for (index, request, done), outcome in zip(staged, outcomes, strict=True):
-                    recorded = self.manager.record_original(done.attempt, head, outcome)
-                    results[index] = self._sent(request, done, recorded)
+            attempts = [s.attempt for _, _, s in staged]
+            outcomes = self._send_batch(attempts)
+            # The answers, in one transaction, not fsynced: lost with the machine, they are
+            # redone from the chain on restart (the attempts are journaled as signed).
+            with journal.batch(durable=False):
+                self.manager.record_originals(attempts, head, outcomes)
+            for (index, request, done), outcome in zip(staged, outcomes, strict=True):
+                results[index] = self._sent(request, done, outcome)
         return [results[i] for i in range(len(requests))]
 
     def _send_batch(self, attempts: list[Attempt]) -> list[SendOutcome]:
@@ -627,8 +730,11 @@ class Executor:
                 outcomes.append(SendOutcome(SendStatus.ACCEPTED))
         return outcomes
 
-    def _prepare(self, request: ExecutionRequest) -> ExecutionResult | _Prepared:
-        """Every check before the simulation; a result when one says no."""
+    def _prepare(
+        self, request: ExecutionRequest, history: dict[str, list[KeyRecord]] | None = None
+    ) -> ExecutionResult | _Prepared:
+        """Every check before the simulation; a result when one says no. ``history``: the
+        batch's keys, read in one query (a batch allocates its nonces when it is staged)."""
         block = self._block
         if block is None:
             self._check_chain()
@@ -639,26 +745,32 @@ class Executor:
             blocked = self.blocked_reason()
             if blocked:
                 return self._reject(request, Status.BLOCKED, blocked)
-            for intent in journal.intents_for_key(request.key):
-                if intent.is_open:
+            records = (
+                history.get(request.key, [])
+                if history is not None
+                else journal.key_history([request.key]).get(request.key, [])
+            )
+            for record in records:
+                if record.state in OPEN_STATES:
                     return ExecutionResult(
                         Status.IN_FLIGHT,
                         request.key,
-                        f"intent {intent.id} is {intent.state}",
-                        intent_id=intent.id,
+                        f"intent {record.id} is {record.state}",
+                        intent_id=record.id,
                     )
-                if intent.state is IntentState.CONFIRMED:
-                    mined = [a.mined_block or 0 for a in journal.attempts(intent.id)]
-                    # A decision on block N's state already sees a liquidation mined in N
-                    # (a second one of the same account is fresh); only a later one is news.
-                    if max(mined, default=0) > request.observed_block:
-                        return ExecutionResult(
-                            Status.ALREADY_DONE,
-                            request.key,
-                            f"intent {intent.id} liquidated it in block {max(mined)}, after "
-                            f"the decision's block {request.observed_block}",
-                            intent_id=intent.id,
-                        )
+                # A decision on block N's state already sees a liquidation mined in N
+                # (a second one of the same account is fresh); only a later one is news.
+                if (
+                    record.state is IntentState.CONFIRMED
+                    and record.mined_block > request.observed_block
+                ):
+                    return ExecutionResult(
+                        Status.ALREADY_DONE,
+                        request.key,
+                        f"intent {record.id} liquidated it in block {record.mined_block}, "
+                        f"after the decision's block {request.observed_block}",
+                        intent_id=record.id,
+                    )
             open_liquidations = (
                 block.open_liquidations
                 if block is not None and block.open_liquidations is not None
@@ -685,13 +797,13 @@ class Executor:
             )
         check: NonceCheck | None = None
         if block is not None and block.check is not None and self.journal is not None:
-            # The block's read of the chain's nonces, with the journal's counter as it is now
-            # (every send of this block moved it past its own nonce).
-            counter = self.journal.next_nonce()
-            check = replace(
-                block.check,
-                next_nonce=counter if counter is not None else block.check.next_nonce,
-            )
+            # The block's read of the chain's nonces; one send at a time takes the journal's
+            # counter as it is now (every send of this block moved it past its own nonce).
+            check = block.check
+            if history is None:
+                counter = self.journal.next_nonce()
+                if counter is not None:
+                    check = replace(check, next_nonce=counter)
         elif self.nonces is not None:
             check = self.nonces.check()
         if check is not None:
@@ -713,13 +825,27 @@ class Executor:
     ) -> ExecutionResult | _Staged:
         """After the simulation: profit, gas, fees and balance; then (live) the intent is
         journaled and the transaction signed and journaled, ready to broadcast."""
-        head, block, check = prep.head, prep.block, prep.check
-        if block is not None and check is not None and self.journal is not None:
-            # Sends of a batch are checked before any is signed: each takes the counter as
-            # it is when it is signed.
-            counter = self.journal.next_nonce()
-            if counter is not None:
-                check = replace(check, next_nonce=counter)
+        check = prep.check
+        nonce: int | None = None
+        if check is not None:
+            nonce = check.next_nonce
+            if prep.block is not None and self.journal is not None:
+                # The counter as it is when this one is signed.
+                counter = self.journal.next_nonce()
+                if counter is not None:
+                    nonce = counter
+        plan = self._plan(request, prep, sim, nonce)
+        if isinstance(plan, ExecutionResult):
+            return plan
+        return self._write(request, plan)
+
+    def _plan(
+        self, request: ExecutionRequest, prep: _Prepared, sim: Simulation, nonce: int | None
+    ) -> ExecutionResult | _Plan:
+        """The checks after the simulation (profit, gas, fees, balance, the in-flight cap)
+        and what would be sent at ``nonce`` (None: not live; the node's pending nonce);
+        read-only and dry-run end here with their result."""
+        head, block = prep.head, prep.block
         if not sim.ok:
             # The revert may come from a block mined after ``head`` was read: look for a
             # competitor up to the newest head, not just the one the decision started from.
@@ -752,13 +878,12 @@ class Executor:
             self.config.max_gas_limit,
         )
         policy = self.config.fees
-        if request.max_fee_per_gas is not None:
+        if request.max_fee_per_gas is not None and request.max_fee_per_gas < (
+            policy.caps.max_fee_per_gas
+        ):
             policy = replace(
                 policy,
-                caps=FeeCaps(
-                    min(policy.caps.max_fee_per_gas, request.max_fee_per_gas),
-                    policy.caps.max_priority_fee_per_gas,
-                ),
+                caps=FeeCaps(request.max_fee_per_gas, policy.caps.max_priority_fee_per_gas),
             )
         predicted = predict_base_fee(head.base_fee, head.gas_used, head.gas_limit)
         fees = initial_fees(predicted, request.priority_fee_per_gas, policy)
@@ -778,14 +903,17 @@ class Executor:
             if block is not None and block.budget is not None
             else self.node.balance(self.account)
         )
-        if balance < fees.worst_case_cost(gas) + request.value:
+        worst = fees.worst_case_cost(gas)
+        if balance < worst + request.value:
             return self._reject(
                 request,
                 Status.NO_GAS_MONEY,
-                f"balance {balance} wei < {fees.worst_case_cost(gas)} wei for gas",
+                f"balance {balance} wei < {worst} wei for gas",
             )
+        live = self.manager is not None and self.journal is not None and nonce is not None
         # Live: the journal's next nonce; dry-run and read-only: what the node would assign.
-        nonce = check.next_nonce if check is not None else self.node.nonce(self.account, "pending")
+        if nonce is None:
+            nonce = self.node.nonce(self.account, "pending")
         would_send = {
             "from": self.account,
             "to": request.to,
@@ -803,7 +931,7 @@ class Executor:
             "minProfit": request.min_profit,
             "block": sim.block,
         }
-        if self.manager is None or self.journal is None or check is None:
+        if not live:
             status = Status.DRY_RUN if self.config.dry_run else Status.READ_ONLY
             self.out(json.dumps({"would_send": would_send}, sort_keys=True, default=str))
             return ExecutionResult(
@@ -826,6 +954,25 @@ class Executor:
             return self._reject(
                 request, Status.BUSY, f"{block.open_liquidations} liquidations in flight"
             )
+        return _Plan(nonce, fees, gas, worst, profit, would_send)
+
+    @staticmethod
+    def _count_in(block: _BlockReads | None, plan: _Plan, request: ExecutionRequest) -> None:
+        """A send of this block takes its worst-case cost from the budget and one slot of
+        the in-flight cap."""
+        if block is not None and block.budget is not None:
+            block.budget -= plan.worst_case_cost + request.value
+        if block is not None and block.open_liquidations is not None:
+            block.open_liquidations += 1
+
+    def _write(
+        self, request: ExecutionRequest, plan: _Plan, *, counted: bool = False
+    ) -> ExecutionResult | _Staged:
+        """Journal the intent, then sign its transaction and journal it (one send at a time:
+        :meth:`execute`, and a batch that :meth:`Journal.add_originals` refused as a whole).
+        ``counted``: the block's budget and in-flight count already hold this send, and the
+        nonce is the counter's as it is now (the plan's assumed the batch's earlier sends)."""
+        assert self.manager is not None and self.journal is not None and plan.nonce is not None
         try:
             intent = self.journal.add_intent(
                 key=request.key,
@@ -834,18 +981,19 @@ class Executor:
                 target=request.to,
                 calldata=request.data,
                 value=request.value,
-                gas_limit=gas,
+                gas_limit=plan.gas,
                 observed_block=request.observed_block,
                 request=request.to_json(),
             )
         except DuplicateIntent as exc:
             return ExecutionResult(Status.IN_FLIGHT, request.key, str(exc))
-        if block is not None and block.budget is not None:
-            block.budget -= fees.worst_case_cost(gas) + request.value
-        if block is not None and block.open_liquidations is not None:
-            block.open_liquidations += 1
-        attempt = self.manager.sign_original(intent, nonce=check.next_nonce, gas=gas, fees=fees)
-        return _Staged(intent, attempt, fees, gas, profit, would_send)
+        nonce = plan.nonce
+        if counted:
+            nonce = self.journal.next_nonce() or plan.nonce
+        else:
+            self._count_in(self._block, plan, request)
+        attempt = self.manager.sign_original(intent, nonce=nonce, gas=plan.gas, fees=plan.fees)
+        return _Staged(intent, attempt, plan.fees, plan.gas, plan.profit, plan.would_send)
 
     def _sent(
         self, request: ExecutionRequest, staged: _Staged, outcome: SendOutcome

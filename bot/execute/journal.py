@@ -3,7 +3,9 @@ every state transition, and the profit and loss ledger.
 
 The rules that make "nothing lost" possible:
 
-- an intent is written before anything is signed for it;
+- an intent is written before anything signed for it can leave the process: before it
+  is signed (one send at a time), or with its first signed transaction in one transaction
+  (a batch, :meth:`Journal.add_originals`), committed before the broadcast;
 - an attempt (the signed raw transaction and its hash) is written before it is broadcast,
   and in the *same* SQLite transaction the nonce counter moves past its nonce, so the counter
   can never run ahead of the records (a counter that does jams the sender for good);
@@ -252,6 +254,38 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What the duplicate checks need of one intent of an opportunity key."""
+
+    id: int
+    state: IntentState
+    mined_block: int
+    """The highest block an attempt of it was mined in (0: none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOriginal:
+    """A new intent together with its first signed transaction, for
+    :meth:`Journal.add_originals` (the batch path writes both at once)."""
+
+    key: str
+    kind: IntentKind
+    path: str
+    target: str
+    calldata: bytes
+    value: int
+    gas_limit: int
+    """The intent's (and the signed transaction's) gas limit."""
+    observed_block: int
+    request: dict[str, Any]
+    nonce: int
+    tx_hash: str
+    raw_tx: bytes
+    fees: Fees
+    route: str
+
+
+@dataclass(frozen=True, slots=True)
 class Mined:
     """What a receipt says about one attempt."""
 
@@ -305,6 +339,29 @@ class Transition:
 
 def _now() -> float:
     return time.time()
+
+
+_ROWS_PARAMS = 900
+"""Bound parameters per multi-row statement (under SQLite's oldest default limit, 999)."""
+
+
+def _insert_rows(c: sqlite3.Connection, into: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``INSERT INTO {into} VALUES (...), (...)``: many rows per statement, not one each."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ",".join("?" * width) + ")"
+    per = max(1, _ROWS_PARAMS // width)
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        c.execute(
+            f"INSERT INTO {into} VALUES " + ",".join([one] * len(chunk)),
+            [value for row in chunk for value in row],
+        )
+
+
+class _NotAsWritten(Exception):
+    """A bulk update found rows in another state than the one they were written in."""
 
 
 class Journal:
@@ -425,7 +482,7 @@ class Journal:
             self._locks.clear()
 
     @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, durable: bool = True) -> Iterator[None]:
         """Group writes into one transaction: one commit (one fsync) for all of them.
 
         The executor journals a whole batch of intents and signed attempts this way, and
@@ -433,9 +490,23 @@ class Journal:
         broadcast still holds, per batch). Nestable: a write or ``batch`` inside runs in a
         savepoint, so a write that fails (a duplicate intent) undoes only itself. An
         exception out of the outermost ``batch`` rolls all of it back: what it held was
-        signed at most, never broadcast, so forgetting it (and its nonces) is safe."""
-        with self._tx():
-            yield
+        signed at most, never broadcast, so forgetting it (and its nonces) is safe.
+
+        ``durable=False`` (the outermost batch only): its commit is not fsynced (WAL with
+        ``synchronous=NORMAL``), so it survives the process dying but not the machine
+        losing power. Only for what a restart redoes from the chain, and never around a
+        broadcast or a :meth:`flush`: the executor records a batch broadcast's answers so
+        (lost, the attempts are still ``signed``, looked up by hash and rebroadcast as
+        after a crash between broadcast and record)."""
+        relaxed = not durable and self._depth == 0
+        if relaxed:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._tx():
+                yield
+        finally:
+            if relaxed:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
     def flush(self) -> None:
         """Inside a :meth:`batch`, commit what it holds so far and go on in a new transaction
@@ -445,6 +516,8 @@ class Journal:
             return
         if self._depth > 1:
             raise JournalError("cannot commit from inside a nested batch or write")
+        if self._conn.execute("PRAGMA synchronous").fetchone()[0] != 2:  # 2: FULL
+            raise JournalError("cannot commit before a broadcast from a batch that is not durable")
         self._conn.execute("COMMIT")
         self._conn.execute("BEGIN IMMEDIATE")
 
@@ -654,6 +727,26 @@ class Journal:
             "SELECT * FROM intents WHERE opportunity_key = ? ORDER BY id", (key,)
         )
         return [self._intent(r) for r in rows]
+
+    def key_history(self, keys: Sequence[str]) -> dict[str, list[KeyRecord]]:
+        """Per opportunity key, its intents (oldest first) with what the duplicate checks
+        need: one query for a batch of keys, and no intent loaded in full."""
+        out: dict[str, list[KeyRecord]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT i.opportunity_key, i.id, i.state, "
+                "(SELECT MAX(a.mined_block) FROM attempts a WHERE a.intent_id = i.id) "
+                f"FROM intents i WHERE i.opportunity_key IN ({marks}) ORDER BY i.id",
+                chunk,
+            )
+            for key, intent_id, state, mined in rows:
+                out.setdefault(key, []).append(
+                    KeyRecord(int(intent_id), IntentState(state), int(mined or 0))
+                )
+        return out
 
     def attempts(self, intent_id: int | None = None) -> list[Attempt]:
         if intent_id is None:
@@ -1001,6 +1094,242 @@ class Journal:
             gas_used=None,
             effective_gas_price=None,
         )
+
+    def add_originals(self, items: Sequence[SignedOriginal]) -> list[tuple[Intent, Attempt]]:
+        """Journal new intents, each with its first signed transaction, in one transaction
+        of a few multi-row statements (what :meth:`add_intent` then :meth:`record_signed`
+        write, row for row, with the same transitions).
+
+        The same rules hold: no key with an intent in flight or done after its decision
+        (:class:`DuplicateIntent`, and then nothing of ``items`` is written), and the
+        nonces are the counter's next ones, in order, the counter moved past them in the
+        same transaction. Signing before the intent is written is safe: nothing is
+        broadcast before the caller's batch commits."""
+        if not items:
+            return []
+        with self._tx() as c:
+            row = c.execute(
+                "SELECT (SELECT next_nonce FROM nonces WHERE account = ?), "
+                "(SELECT seq FROM sqlite_sequence WHERE name = 'intents'), "
+                "(SELECT seq FROM sqlite_sequence WHERE name = 'attempts')",
+                (self.account,),
+            ).fetchone()
+            counter, last_intent, last_attempt = row[0], int(row[1] or 0), int(row[2] or 0)
+            nonces = [item.nonce for item in items]
+            if counter is None or nonces != list(range(counter, counter + len(items))):
+                raise JournalError(
+                    f"nonces {nonces[0]}..{nonces[-1]} are not the journal's next ones "
+                    f"(counter {counter})"
+                )
+            keys = [item.key for item in items]
+            if len(set(keys)) != len(keys):
+                raise DuplicateIntent("an opportunity key appears twice in one batch")
+            history = self.key_history(keys)
+            for item in items:
+                for record in history.get(item.key, ()):
+                    if record.state in OPEN_STATES:
+                        raise DuplicateIntent(
+                            f"{item.key} already has intent {record.id} in state {record.state}"
+                        )
+                    if (
+                        record.state is IntentState.CONFIRMED
+                        and record.mined_block > item.observed_block
+                    ):
+                        raise DuplicateIntent(
+                            f"{item.key} was already done by intent {record.id} in block "
+                            f"{record.mined_block}, after the state this decision saw "
+                            f"(block {item.observed_block})"
+                        )
+            now = _now()
+            intents: list[tuple[Any, ...]] = []
+            attempts: list[tuple[Any, ...]] = []
+            transitions: list[tuple[Any, ...]] = []
+            out: list[tuple[Intent, Attempt]] = []
+            signed = str(IntentState.SIGNED)
+            for k, item in enumerate(items):
+                intent_id, attempt_id = last_intent + 1 + k, last_attempt + 1 + k
+                tx_hash = item.tx_hash.lower()
+                request_json = json.dumps(item.request, sort_keys=True)
+                detail = f"attempt {attempt_id}"
+                max_fee, tip = item.fees.max_fee_per_gas, item.fees.max_priority_fee_per_gas
+                intents.append(
+                    (
+                        intent_id,
+                        item.key,
+                        str(item.kind),
+                        item.path,
+                        item.target,
+                        item.calldata,
+                        str(item.value),
+                        item.gas_limit,
+                        item.observed_block,
+                        request_json,
+                        item.nonce,
+                        signed,
+                        detail,
+                        now,
+                        now,
+                    )
+                )
+                attempts.append(
+                    (
+                        attempt_id,
+                        intent_id,
+                        item.nonce,
+                        str(AttemptKind.ORIGINAL),
+                        tx_hash,
+                        item.raw_tx,
+                        item.target,
+                        str(item.value),
+                        item.gas_limit,
+                        str(max_fee),
+                        str(tip),
+                        item.route,
+                        str(AttemptState.SIGNED),
+                        now,
+                        now,
+                    )
+                )
+                transitions += [
+                    (now, intent_id, None, "", str(IntentState.INTENT), "written"),
+                    (
+                        now,
+                        intent_id,
+                        attempt_id,
+                        "",
+                        str(AttemptState.SIGNED),
+                        f"{AttemptKind.ORIGINAL} nonce {item.nonce} max fee {max_fee} "
+                        f"tip {tip} {item.tx_hash}",
+                    ),
+                    (now, intent_id, None, str(IntentState.INTENT), signed, detail),
+                ]
+                out.append(
+                    (
+                        Intent(
+                            id=intent_id,
+                            opportunity_key=item.key,
+                            kind=item.kind,
+                            path=item.path,
+                            target=item.target,
+                            calldata=bytes(item.calldata),
+                            value=item.value,
+                            gas_limit=item.gas_limit,
+                            observed_block=item.observed_block,
+                            request=item.request,  # the caller's fresh dict, as written
+                            nonce=item.nonce,
+                            state=IntentState.SIGNED,
+                            outcome="",
+                            detail=detail,
+                            created_at=now,
+                            updated_at=now,
+                        ),
+                        Attempt(
+                            id=attempt_id,
+                            intent_id=intent_id,
+                            nonce=item.nonce,
+                            kind=AttemptKind.ORIGINAL,
+                            tx_hash=tx_hash,
+                            raw_tx=bytes(item.raw_tx),
+                            to=item.target,
+                            value=item.value,
+                            gas_limit=item.gas_limit,
+                            fees=Fees(max_fee, tip),
+                            route=item.route,
+                            state=AttemptState.SIGNED,
+                            broadcasts=0,
+                            first_sent_block=None,
+                            last_sent_block=None,
+                            mined_block=None,
+                            mined_block_hash=None,
+                            status=None,
+                            gas_used=None,
+                            effective_gas_price=None,
+                        ),
+                    )
+                )
+            _insert_rows(
+                c,
+                "intents(id, opportunity_key, kind, path, target, calldata, value, gas_limit, "
+                "observed_block, request_json, nonce, state, detail, created_at, updated_at)",
+                intents,
+            )
+            _insert_rows(
+                c,
+                "attempts(id, intent_id, nonce, kind, tx_hash, raw_tx, to_address, value, "
+                "gas_limit, max_fee_per_gas, max_priority_fee_per_gas, route, state, "
+                "created_at, updated_at)",
+                attempts,
+            )
+            _insert_rows(
+                c,
+                "transitions(at, intent_id, attempt_id, from_state, to_state, detail)",
+                transitions,
+            )
+            c.execute(
+                "UPDATE nonces SET next_nonce = ? WHERE account = ?",
+                (counter + len(items), self.account),
+            )
+        return out
+
+    def mark_sent_many(self, sent: Sequence[tuple[Attempt, str]], block: int) -> None:
+        """:meth:`mark_sent` for many original attempts just journaled by
+        :meth:`add_originals` (attempt and intent still ``signed``): a few statements for
+        all of them. Any row found in another state: each is marked on its own instead."""
+        if not sent:
+            return
+        try:
+            self._mark_sent_as_written(sent, block)
+        except _NotAsWritten:
+            for attempt, detail in sent:
+                self.mark_sent(attempt.id, block, detail)
+
+    def _mark_sent_as_written(self, sent: Sequence[tuple[Attempt, str]], block: int) -> None:
+        intent_ids = {attempt.intent_id for attempt, _ in sent}
+        if len(intent_ids) != len(sent):
+            raise _NotAsWritten("two attempts of one intent")
+        by_detail: dict[str, list[Attempt]] = {}
+        for attempt, detail in sent:
+            by_detail.setdefault(detail, []).append(attempt)
+        signed, was_sent = str(AttemptState.SIGNED), str(AttemptState.SENT)
+        with self._tx() as c:
+            now = _now()
+            transitions: list[tuple[Any, ...]] = []
+            for detail, group in by_detail.items():
+                for start in range(0, len(group), 500):
+                    chunk = group[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    changed = c.execute(
+                        "UPDATE attempts SET broadcasts = broadcasts + 1, "
+                        "first_sent_block = COALESCE(first_sent_block, ?), "
+                        "last_sent_block = ?, state = ?, updated_at = ? "
+                        f"WHERE state = ? AND id IN ({marks})",
+                        [block, block, was_sent, now, signed, *(a.id for a in chunk)],
+                    ).rowcount
+                    if changed != len(chunk):
+                        raise _NotAsWritten(f"{len(chunk) - changed} attempts not signed")
+                    changed = c.execute(
+                        "UPDATE intents SET state = ?, detail = ?, updated_at = ? "
+                        f"WHERE state = ? AND id IN ({marks})",
+                        [
+                            str(IntentState.SENT),
+                            detail,
+                            now,
+                            str(IntentState.SIGNED),
+                            *(a.intent_id for a in chunk),
+                        ],
+                    ).rowcount
+                    if changed != len(chunk):
+                        raise _NotAsWritten(f"{len(chunk) - changed} intents not signed")
+            for a, detail in sent:  # in the order mark_sent would write them
+                transitions.append((now, a.intent_id, a.id, signed, was_sent, detail))
+                transitions.append(
+                    (now, a.intent_id, None, str(IntentState.SIGNED), was_sent, detail)
+                )
+            _insert_rows(
+                c,
+                "transitions(at, intent_id, attempt_id, from_state, to_state, detail)",
+                transitions,
+            )
 
     def attempts_by_id(self, ids: Sequence[int]) -> list[Attempt]:
         marks = ",".join("?" * len(ids))

@@ -8,12 +8,14 @@ closed) and try again on the next block.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import requests
 from web3 import HTTPProvider, Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint
@@ -143,6 +145,78 @@ def _receipt_from_json(r: Mapping[str, Any]) -> Receipt | None:
     )
 
 
+def _head_from_json(reply: Any) -> Head:
+    """The head from a raw ``eth_getBlockByNumber`` answer (hex quantities); a missing or
+    malformed block is :class:`NodeUnavailable`."""
+    what = "eth_getBlockByNumber"
+    block = reply.get("result") if isinstance(reply, dict) else None
+    if not isinstance(block, dict):
+        error = reply.get("error") if isinstance(reply, dict) else reply
+        raise NodeUnavailable(f"{what}: no block in the answer: {scrub(str(error))[:300]}")
+    try:
+        return Head(
+            number=_sane(int(block["number"], 16), what, _MAX_BLOCK),
+            hash=hexstr(block["hash"]),
+            base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
+            gas_used=int(block["gasUsed"], 16),
+            gas_limit=int(block["gasLimit"], 16),
+            timestamp=int(block["timestamp"], 16),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NodeUnavailable(f"{what}: malformed block: {type(exc).__name__}: {exc}") from None
+
+
+def _quantity(answer: Mapping[str, Any], what: str, limit: int) -> int:
+    """A hex quantity from one raw JSON-RPC answer, held to the bounds an honest node keeps."""
+    result = answer.get("result")
+    if "error" in answer or not isinstance(result, str):
+        error = answer.get("error", "no result")
+        raise NodeUnavailable(f"{what}: {scrub(str(error))[:300]}")
+    try:
+        value = int(result, 16)
+    except ValueError:
+        raise NodeUnavailable(f"{what}: not a hex quantity: {result[:80]!r}") from None
+    return _sane(value, what, limit)
+
+
+class BatchMismatch(NodeUnavailable):
+    """A batch's answers do not pair up with its requests (ids missing, repeated or foreign):
+    none of them can be attributed, so none is used."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockReads:
+    """The raw answers of :meth:`Node.block_reads`, parsed on demand in the order a caller
+    checks them (each accessor raises :class:`NodeUnavailable` for its own bad answer only,
+    so that a wrong chain id is seen even when a later answer in the batch is an error)."""
+
+    answers: tuple[Mapping[str, Any], ...]
+    """chain id, head, then (``nonces``) latest and pending nonces, then (``balance``)."""
+    nonces: bool
+    balance_read: bool
+
+    def chain_id(self) -> int:
+        return _quantity(self.answers[0], "eth_chainId", 2**64 - 1)
+
+    def head(self) -> Head:
+        return _head_from_json(self.answers[1])
+
+    def account_nonces(self) -> tuple[int, int]:
+        """(latest, pending) transaction counts of the account."""
+        if not self.nonces:
+            raise ValueError("the nonces were not read")
+        what = "eth_getTransactionCount"
+        return (
+            _quantity(self.answers[2], what, _MAX_NONCE),
+            _quantity(self.answers[3], what, _MAX_NONCE),
+        )
+
+    def balance(self) -> int:
+        if not self.balance_read:
+            raise ValueError("the balance was not read")
+        return _quantity(self.answers[-1], "eth_getBalance", 2**256 - 1)
+
+
 def _without_chain_id_validation(w3: Web3) -> Web3:
     """``w3``'s provider and middleware minus web3's ``validation`` layer.
 
@@ -166,6 +240,8 @@ class Node:
 
     def __init__(self, w3: Web3) -> None:
         self.w3 = _without_chain_id_validation(w3)
+        self._session: requests.Session | None = None
+        """Batch requests' HTTP session (see :meth:`batch`)."""
 
     def _wrap(self, what: str, exc: Exception) -> NodeUnavailable:
         return NodeUnavailable(f"{what}: {type(exc).__name__}: {scrub(str(exc))[:500]}")
@@ -201,21 +277,7 @@ class Node:
             reply = self.w3.provider.make_request(RPCEndpoint(what), ["latest", False])
         except Exception as exc:
             raise self._wrap(what, exc) from None
-        block = reply.get("result") if isinstance(reply, dict) else None
-        if not isinstance(block, dict):
-            error = reply.get("error") if isinstance(reply, dict) else reply
-            raise NodeUnavailable(f"{what}: no block in the answer: {scrub(str(error))[:300]}")
-        try:
-            return Head(
-                number=_sane(int(block["number"], 16), what, _MAX_BLOCK),
-                hash=hexstr(block["hash"]),
-                base_fee=int(block.get("baseFeePerGas") or "0x0", 16),
-                gas_used=int(block["gasUsed"], 16),
-                gas_limit=int(block["gasLimit"], 16),
-                timestamp=int(block["timestamp"], 16),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NodeUnavailable(f"{what}: malformed block: {type(exc).__name__}: {exc}") from None
+        return _head_from_json(reply)
 
     def block_hash(self, number: int) -> str | None:
         try:
@@ -376,26 +438,78 @@ class Node:
         """One JSON-RPC batch request; the raw responses in the order of ``calls`` (None:
         the provider cannot batch, e.g. eth-tester: the caller sends one request each).
 
-        Hand-written on the provider's ``make_batch_request`` rather than web3's
-        ``w3.batch_requests()``: that one raises on the first error response, and here each
-        response must be judged on its own (one reverting simulation or one refused send must
-        not cost the others). ``params`` must be JSON-ready (hex strings). A transport failure
-        raises :class:`NodeUnavailable`; then any send in the batch may have got through."""
-        make = getattr(self.w3.provider, "make_batch_request", None)
-        if make is None or not isinstance(self.w3.provider, HTTPProvider):
+        Posted here, on the provider's URL and request settings, rather than through web3:
+        ``w3.batch_requests()`` raises on the first error response, and here each response
+        must be judged on its own (one reverting simulation or one refused send must not
+        cost the others); and the answers are paired with the requests by ids this method
+        numbers itself, not by position after web3's sort on ids drawn from a counter that
+        other users of the provider also draw from. ``params`` must be JSON-ready (hex
+        strings). A transport failure raises :class:`NodeUnavailable` (then any send in the
+        batch may have got through); answers that cannot be paired, :class:`BatchMismatch`."""
+        provider = self.w3.provider
+        if not isinstance(provider, HTTPProvider) or provider.endpoint_uri is None:
             return None
+        body = json.dumps(
+            [
+                {"jsonrpc": "2.0", "id": k, "method": method, "params": params}
+                for k, (method, params) in enumerate(calls)
+            ]
+        )
+        kwargs: dict[str, Any] = dict(provider.get_request_kwargs())
+        kwargs.setdefault("timeout", 30)
+        if self._session is None:
+            self._session = requests.Session()
         try:
-            responses = make([(method, params) for method, params in calls])
+            with self._session.post(str(provider.endpoint_uri), data=body, **kwargs) as response:
+                response.raise_for_status()
+                responses = json.loads(response.content)
         except Exception as exc:
             raise self._wrap("batch", exc) from None
         if not isinstance(responses, list) or len(responses) != len(calls):
             raise NodeUnavailable(f"batch: {len(calls)} requests, a malformed answer")
-        return [dict(r) if isinstance(r, Mapping) else {} for r in responses]
+        by_id: dict[int, dict[str, Any]] = {}
+        for answer in responses:
+            rid = answer.get("id") if isinstance(answer, Mapping) else None
+            if type(rid) is not int or not 0 <= rid < len(calls) or rid in by_id:
+                raise BatchMismatch(
+                    f"batch: {len(calls)} requests, an answer with id {str(rid)[:20]} pairs "
+                    "with none of them"
+                )
+            by_id[rid] = dict(answer)
+        return [by_id[k] for k in range(len(calls))]
+
+    def close(self) -> None:
+        """Close the batch requests' connections (the provider's own are the caller's)."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def block_reads(self, address: str, *, nonces: bool, balance: bool) -> BlockReads | None:
+        """The chain id, the head and (optionally) the account's latest and pending nonces
+        and its balance, in one JSON-RPC batch (one round trip instead of five). None: the
+        provider cannot batch (the caller reads one by one). A transport failure raises
+        :class:`NodeUnavailable`; a bad answer raises when its accessor is called."""
+        calls: list[tuple[str, list[Any]]] = [
+            ("eth_chainId", []),
+            ("eth_getBlockByNumber", ["latest", False]),
+        ]
+        if nonces:
+            calls.append(("eth_getTransactionCount", [address, "latest"]))
+            calls.append(("eth_getTransactionCount", [address, "pending"]))
+        if balance:
+            calls.append(("eth_getBalance", [address, "latest"]))
+        answers = self.batch(calls)
+        if answers is None:
+            return None
+        return BlockReads(tuple(answers), nonces, balance)
 
     def receipts(self, tx_hashes: Sequence[str]) -> dict[str, Receipt | None] | None:
         """Receipts of ``tx_hashes`` in one batch request (None where the node has none;
         None for all when the provider cannot batch or an answer is odd: ask one by one)."""
-        answers = self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        try:
+            answers = self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        except BatchMismatch:
+            return None
         if answers is None:
             return None
         out: dict[str, Receipt | None] = {}

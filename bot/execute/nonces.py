@@ -41,9 +41,14 @@ class NonceKeeper:
         self.journal = journal
         self.address = address
 
-    def check(self) -> NonceCheck:
-        latest = self.node.nonce(self.address, "latest")
-        pending = self.node.nonce(self.address, "pending")
+    def check(self, chain: tuple[int, int] | None = None) -> NonceCheck:
+        """``chain``: the (latest, pending) counts when already read (a block's batch of
+        reads); else they are read here."""
+        if chain is None:
+            latest = self.node.nonce(self.address, "latest")
+            pending = self.node.nonce(self.address, "pending")
+        else:
+            latest, pending = chain
         chain_next = max(latest, pending)
         current = self.journal.next_nonce()
         foreign = False
@@ -67,9 +72,11 @@ class NonceKeeper:
             current = self.journal.advance_nonce(chain_next, "nonces used by another sender")
         # A node answering a nonce below one we saw confirmed (lagging, lying) must not make
         # a used nonce look like a hole to heal with a second transaction.
-        confirmed = self.journal.highest_confirmed_nonce()
-        floor = confirmed + 1 if confirmed is not None else 0
-        held = self.journal.open_nonces()
-        start = max(latest, pending, floor)
-        gaps = tuple(n for n in range(start, current) if n not in held)
+        start = max(latest, pending)
+        gaps: tuple[int, ...] = ()
+        if start < current:  # else no nonce below the counter is unaccounted for: no reads
+            confirmed = self.journal.highest_confirmed_nonce()
+            start = max(start, confirmed + 1 if confirmed is not None else 0)
+            held = self.journal.open_nonces()
+            gaps = tuple(n for n in range(start, current) if n not in held)
         return NonceCheck(current, latest, pending, foreign, gaps, detail)

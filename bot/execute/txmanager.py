@@ -47,7 +47,7 @@ from bot.execute.journal import (
     LedgerEntry,
     Mined,
 )
-from bot.execute.keys import Signer
+from bot.execute.keys import SignedTx, Signer
 from bot.execute.node import Head, Node, NodeUnavailable, Receipt
 from bot.execute.relay import SendOutcome, SendStatus, Submitter
 
@@ -169,6 +169,15 @@ class TxManager:
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
         }
 
+    def sign(
+        self, *, nonce: int, to: str, data: bytes, value: int, gas: int, fees: Fees
+    ) -> SignedTx:
+        """Sign (not journal) a transaction, refusing fees above the caps."""
+        if not self.fees.caps.allows(fees):
+            raise AssertionError(f"fees {fees} above the caps {self.fees.caps}")
+        failpoints.failpoint(failpoints.BEFORE_SIGN)
+        return self.signer.sign_transaction(self._tx_fields(nonce, to, data, value, gas, fees))
+
     def _sign_and_journal(
         self,
         intent: Intent,
@@ -182,10 +191,7 @@ class TxManager:
         fees: Fees,
         fill_gap: bool = False,
     ) -> Attempt:
-        if not self.fees.caps.allows(fees):
-            raise AssertionError(f"fees {fees} above the caps {self.fees.caps}")
-        failpoints.failpoint(failpoints.BEFORE_SIGN)
-        signed = self.signer.sign_transaction(self._tx_fields(nonce, to, data, value, gas, fees))
+        signed = self.sign(nonce=nonce, to=to, data=data, value=value, gas=gas, fees=fees)
         return self.journal.record_signed(
             intent.id,
             nonce=nonce,
@@ -258,6 +264,36 @@ class TxManager:
     def record_original(self, attempt: Attempt, head: Head, outcome: SendOutcome) -> SendOutcome:
         """Record what a batch broadcast of a journaled original attempt answered."""
         return self._broadcast(attempt, head, outcome=outcome)
+
+    def record_originals(
+        self, attempts: Sequence[Attempt], head: Head, outcomes: Sequence[SendOutcome]
+    ) -> None:
+        """:meth:`record_original` for a whole batch broadcast of originals just journaled:
+        the refused ones dropped one by one, the others marked sent in a few statements."""
+        if attempts:
+            failpoints.failpoint(failpoints.AFTER_BROADCAST_BEFORE_RECORD)
+        sent: list[tuple[Attempt, str]] = []
+        for attempt, outcome in zip(attempts, outcomes, strict=True):
+            if outcome.status is SendStatus.REJECTED:
+                log.warning(
+                    "node refused %s (nonce %d): %s",
+                    attempt.tx_hash,
+                    attempt.nonce,
+                    outcome.detail,
+                )
+                self.journal.mark_dropped(
+                    attempt.intent_id,
+                    [attempt.id],
+                    f"refused: {outcome.detail}",
+                    refused_at=head.number,
+                )
+            elif outcome.status is SendStatus.ACCEPTED:
+                self._unsure.discard(attempt.id)
+                sent.append((attempt, "sent"))
+            else:
+                self._unsure.add(attempt.id)
+                sent.append((attempt, f"maybe sent: {outcome.detail}"))
+        self.journal.mark_sent_many(sent, head.number)
 
     def send_original(
         self,
