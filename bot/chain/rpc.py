@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
@@ -357,6 +357,79 @@ class LogEntry:
         )
 
 
+_new_object = object.__new__
+_set_address, _set_topics, _set_data, _set_number, _set_hash, _set_index, _set_tx, _set_removed = (
+    LogEntry.__dict__[name].__set__
+    for name in (
+        "address",
+        "topics",
+        "data",
+        "block_number",
+        "block_hash",
+        "log_index",
+        "transaction_hash",
+        "removed",
+    )
+)
+"""Slot setters: a frozen dataclass's ``__init__`` sets each field through
+``object.__setattr__``, which costs more than the parsing itself at thousands of logs."""
+
+
+def parse_logs(raw: Iterable[Mapping[str, JsonValue]]) -> list[LogEntry]:
+    """The logs of one ``eth_getLogs`` answer, equal to :meth:`LogEntry.from_rpc` of each.
+
+    A crash block's answer holds thousands of logs, so the shape every HTTP node sends (hex
+    strings) is parsed inline here: block and transaction hashes and topics, which repeat
+    across the answer, are parsed once each; any other shape goes through ``from_rpc``.
+    """
+    hashes: dict[JsonValue, str] = {}
+    topic_bytes: dict[str, bytes] = {}
+    out: list[LogEntry] = []
+    append = out.append
+    for item in raw:
+        block_hash, tx_hash = item["blockHash"], item["transactionHash"]
+        number, index, data = item["blockNumber"], item["logIndex"], item.get("data")
+        topics = item.get("topics", ())
+        if not (
+            type(block_hash) is str
+            and type(tx_hash) is str
+            and type(number) is str
+            and type(index) is str
+            and type(data) is str
+            and type(topics) is list
+            and number[:2] == "0x"
+            and index[:2] == "0x"
+            and data[:2] == "0x"
+        ):
+            append(LogEntry.from_rpc(item, hashes))
+            continue
+        spelt = hashes.get(block_hash)
+        if spelt is None:
+            spelt = hashes[block_hash] = to_hash(block_hash)
+        tx_spelt = hashes.get(tx_hash)
+        if tx_spelt is None:
+            tx_spelt = hashes[tx_hash] = to_hash(tx_hash)
+        parsed: list[bytes] = []
+        for topic in topics:
+            value = topic_bytes.get(topic) if type(topic) is str else None
+            if value is None:
+                value = to_bytes(topic)
+                if type(topic) is str:
+                    topic_bytes[topic] = value
+            parsed.append(value)
+        entry = _new_object(LogEntry)
+        _set_address(entry, checksum_address(str(item["address"])))
+        _set_topics(entry, tuple(parsed))
+        _set_data(entry, bytes.fromhex(data[2:]))
+        _set_number(entry, int(number, 16))
+        _set_hash(entry, spelt)
+        _set_index(entry, int(index, 16))
+        _set_tx(entry, tx_spelt)
+        _set_removed(entry, bool(item.get("removed", False)))
+        append(entry)
+    return out
+
+
 def block_tag(block: int | str) -> str:
     return hex(block) if isinstance(block, int) else block
 
@@ -660,8 +733,7 @@ class RpcClient:
         if encoded:
             query["topics"] = encoded
         raw = self.request("eth_getLogs", [query], attempts=attempts)
-        hashes: dict[JsonValue, str] = {}
-        return [LogEntry.from_rpc(entry, hashes) for entry in raw or ()]
+        return parse_logs(raw or ())
 
     def call(
         self, to: str, data: bytes, block: int | str = "latest", gas: int | None = None

@@ -21,7 +21,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -183,6 +183,20 @@ class LayoutChanged:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class PolledState:
+    """State read instead of followed: logs of ``topics`` from ``addresses`` say only "read
+    this again", and there are few such addresses, so the watcher leaves these logs out of
+    what it fetches and, when a block's bloom may hold one (or no bloom can say), reads the
+    state itself in the block's one batched call: fewer and smaller ``eth_getLogs``
+    answers, no extra request. ``kind`` names the reads: ``"reserves"`` (every reserve, one
+    call) or ``"pairs"`` (each pair of ``addresses`` the bloom may hold)."""
+
+    kind: Literal["reserves", "pairs"]
+    addresses: tuple[str, ...]
+    topics: tuple[bytes, ...]
+
+
 ProtocolEvent = (
     PositionChanged
     | ReserveChanged
@@ -220,6 +234,15 @@ class LendingProtocol(ABC):
     @abstractmethod
     def decode_log(self, entry: LogEntry, layout: MarketLayout) -> ProtocolEvent | None:
         """The event a log means, or None for logs the bot does not need."""
+
+    def polled_state(self, layout: MarketLayout) -> tuple[PolledState, ...]:
+        """Events whose state is read rather than their logs fetched (none by default)."""
+        return ()
+
+    def lean_follow_filter(self, layout: MarketLayout) -> tuple[list[str], list[bytes]]:
+        """:meth:`follow_filter` less the logs of :meth:`polled_state` (and the addresses
+        left with nothing to emit); the same filter by default."""
+        return self.follow_filter(layout)
 
     # -- reads
     @abstractmethod

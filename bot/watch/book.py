@@ -123,7 +123,10 @@ class Book:
     def _log(self, kind: str, key: Any, old: Any) -> None:
         if self._current is None:
             return
-        self._journal.setdefault(self._current, []).append((kind, key, old))
+        journal = self._journal.get(self._current)
+        if journal is None:
+            journal = self._journal[self._current] = []
+        journal.append((kind, key, old))
 
     def _undo(self, kind: str, key: Any, old: Any) -> None:
         if kind == "position":
@@ -147,7 +150,8 @@ class Book:
     def set_position(self, user: str, position: UserReserve) -> bool:
         """Store a user's new absolute balances in one reserve; True when they changed."""
         asset = position.asset
-        old = self.positions.get(user, {}).get(asset)
+        held = self.positions.get(user)
+        old = held.get(asset) if held is not None else None
         new = None if _is_empty(position) else position
         if old == new:
             return False
@@ -172,7 +176,13 @@ class Book:
             if held is None:
                 held = self.positions[user] = {}
             held[asset] = position
-            self.holders.setdefault(asset, set()).add(user)
+            users = self.holders.get(asset)
+            if users is None:
+                users = self.holders[asset] = set()
+            users.add(user)
+            if position.scaled_debt:
+                self.borrowers.add(user)
+                return
         held = self.positions.get(user)
         if held and any(p.scaled_debt for p in held.values()):
             self.borrowers.add(user)

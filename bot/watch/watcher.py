@@ -5,10 +5,14 @@ content allows, and none of them scale with the number of accounts in the book:
 
 1. the head (one ``eth_getBlockByNumber`` when polling, free from a websocket);
 2. its logs (one ``eth_getLogs``; skipped when the header's bloom rules out every watched
-   address), which update positions exactly (``UserReserveUpdated`` carries absolute values),
-   pair reserves and the pause flag, and say which reserves and prices moved;
-3. one batched read (Multicall3) of just the reserves and prices that moved or whose feed may
-   have gone stale, plus block hashes that tie the reads and logs to the same chain;
+   address or every watched topic), which update positions exactly (``UserReserveUpdated``
+   carries absolute values) and the pause flag, and say which prices (and, rarely, reserves)
+   moved. Logs that only say "read this again" and come in thousands in a crash block
+   (``ReserveDataUpdated``, the pairs' ``Sync``: :class:`~bot.protocols.base.PolledState`)
+   are not fetched: the few reserves and pairs the bloom says may have moved are read in
+   step 3 instead (all of them for a range of blocks);
+3. one batched read (Multicall3) of just the reserves, pairs and prices that moved or whose
+   feed may have gone stale, plus block hashes that tie the reads and logs to the same chain;
 4. health recomputed with the exact model for the accounts touched, the holders of assets
    whose price or index jumped, and the few accounts near the threshold (interest accrues
    every second: an account far from it cannot cross before a bounded time, after which
@@ -48,6 +52,7 @@ from bot.protocols.base import (
     LiquidationsPausedChanged,
     MarketLayout,
     PairSynced,
+    PolledState,
     PositionChanged,
     PriceChanged,
     PriceStatus,
@@ -170,6 +175,75 @@ class _Batch:
             handler(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Polled:
+    """Polled state (:class:`~bot.protocols.base.PolledState`) a step reads."""
+
+    reserves: bool = False
+    pairs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Follow:
+    """What a step asks for: the full and the lean log filters, and the polled sources with
+    their bloom items (decoded once per layout, not per block)."""
+
+    addresses: list[str]
+    topics: list[bytes]
+    lean_addresses: list[str]
+    lean_topics: list[bytes]
+    polled: tuple[PolledState, ...]
+    lean_address_items: tuple[bytes, ...]
+    polled_address_items: tuple[tuple[tuple[str, bytes], ...], ...]
+
+    @classmethod
+    def empty(cls) -> _Follow:
+        return cls([], [], [], [], (), (), ())
+
+    @classmethod
+    def of(cls, protocol: LendingProtocol, layout: MarketLayout) -> _Follow:
+        addresses, topics = protocol.follow_filter(layout)
+        lean_addresses, lean_topics = protocol.lean_follow_filter(layout)
+        polled = protocol.polled_state(layout)
+        return cls(
+            addresses,
+            topics,
+            lean_addresses,
+            lean_topics,
+            polled,
+            tuple(_address_item(a) for a in lean_addresses),
+            tuple(tuple((a, _address_item(a)) for a in p.addresses) for p in polled),
+        )
+
+    def lean_in_bloom(self, bloom: int) -> bool:
+        """Whether the block may hold a log the lean filter matches."""
+        return any(bloom_may_contain(bloom, a) for a in self.lean_address_items) and any(
+            bloom_may_contain(bloom, t) for t in self.lean_topics
+        )
+
+    def in_bloom(self, bloom: int) -> _Polled:
+        """The polled sources the block may have emitted one of their topics from."""
+        reserves = False
+        pairs: set[str] = set()
+        for state, items in zip(self.polled, self.polled_address_items, strict=True):
+            if not any(bloom_may_contain(bloom, t) for t in state.topics):
+                continue
+            hit = [a for a, item in items if bloom_may_contain(bloom, item)]
+            if hit and state.kind == "reserves":
+                reserves = True
+            elif state.kind == "pairs":
+                pairs.update(hit)
+        return _Polled(reserves, frozenset(pairs))
+
+    def read_all(self) -> _Polled:
+        pairs = frozenset(a for p in self.polled if p.kind == "pairs" for a in p.addresses)
+        return _Polled(any(p.kind == "reserves" for p in self.polled), pairs)
+
+
+def _address_item(address: str) -> bytes:
+    return bytes.fromhex(address[2:])
+
+
 def bloom_may_contain(bloom: int, item: bytes) -> bool:
     """Whether a header's 2048-bit logs bloom may hold ``item`` (an address or a topic)."""
     mask = _bloom_mask(item)
@@ -220,7 +294,7 @@ class Watcher:
         self._max_rate = 0
         self._refresh_all = False
         self._bloom_ok: bool | None = None
-        self._follow: tuple[list[str], list[bytes]] = ([], [])
+        self._follow = _Follow.empty()
         self._since_reconcile = 0
 
     # ================================================================== public API
@@ -350,7 +424,7 @@ class Watcher:
         self._add_market_reads(batch, changes, header.timestamp, everything=True)
         batch.dispatch(batch.run(self.multicall, header.number))
         book.reset(_ref(header))
-        self._follow = protocol.follow_filter(layout)
+        self._follow = _Follow.of(protocol, layout)
         self._refresh_all = False
         self._since_reconcile = 0
         self._recompute_dirty(changes, header.timestamp)
@@ -396,23 +470,8 @@ class Watcher:
         assert head is not None
         first, last = head.number + 1, target.number
         layout = self.book.layout
-        # -- logs
-        entries: list[LogEntry] = []
-        if first <= last:
-            if (
-                first == last
-                and self.config.use_bloom
-                and self._bloom_ok
-                and not any(
-                    bloom_may_contain(target.logs_bloom, bytes.fromhex(a[2:]))
-                    for a in self._follow[0]
-                )
-            ):
-                self.stats.bloom_skips += 1
-            else:
-                entries = self.logs.fetch(first, last, self._follow[0], [self._follow[1]])
-                if first == last and entries:
-                    self._check_bloom(target, entries)
+        # -- logs, and the polled state (see PolledState) to read instead of some of them
+        entries, polled = self._fetch_logs(first, last, target)
         for entry in entries:
             if entry.block_number == last and entry.block_hash != target.hash:
                 raise ChainMoved(f"logs of block {last} are from another branch")
@@ -435,6 +494,8 @@ class Watcher:
             everything=changes.everything,
             reserves=reserves,
             prices=prices,
+            all_reserves=polled.reserves,
+            pairs=polled.pairs,
         )
         if len(batch) and last >= 1 and last - 1 not in numbers:
             numbers.append(last - 1)  # ties the reads to the branch the header is on
@@ -465,12 +526,11 @@ class Watcher:
             # Out of blockhash's reach, the header of the block we hold says it.
             return self._reorg(target)
         # -- apply, attributing each write to its block
-        for entry, event in events:
-            if event is not None:
-                self._apply_event(entry.block_number, event, changes)
+        for entry, event in _last_writes(events):
+            self._apply_event(entry.block_number, event, changes)
         if new_layout is not None:
             self.book.at(last).set_layout(new_layout)
-            self._follow = self.protocol.follow_filter(new_layout)
+            self._follow = _Follow.of(self.protocol, new_layout)
         self.book.at(last)
         batch.dispatch(values[len(numbers) :])
         for number, value in hashes.items():
@@ -487,6 +547,42 @@ class Watcher:
             if self._since_reconcile >= self.config.reconcile_every:
                 self.reconcile()
         return self._finish(target, reorg_depth)
+
+    def _fetch_logs(
+        self, first: int, last: int, target: BlockHeader
+    ) -> tuple[list[LogEntry], _Polled]:
+        """The logs of ``first..last`` and the polled state to read at ``last``.
+
+        A single block whose header bloom is trusted: the lean filter, fetched only when the
+        bloom may hold one of its addresses and one of its topics, and each polled source
+        read when the bloom may hold it with its topic. A range (no bloom covers it): the
+        lean filter and every polled source read (the range's batch is sent anyway, for its
+        block hashes). A single block without a trusted bloom: the full filter, as an idle
+        block would otherwise add a batched read to its one ``eth_getLogs``.
+        """
+        follow = self._follow
+        if first > last:
+            return [], _Polled()
+        single = first == last
+        if single and not (self.config.use_bloom and self._bloom_ok):
+            entries = self.logs.fetch(first, last, follow.addresses, [follow.topics])
+            if entries:
+                self._check_bloom(target, entries)
+            return entries, _Polled()
+        if not single:
+            entries = self.logs.fetch(first, last, follow.lean_addresses, [follow.lean_topics])
+            return entries, follow.read_all()
+        bloom = target.logs_bloom
+        polled = follow.in_bloom(bloom)
+        if follow.lean_in_bloom(bloom):
+            entries = self.logs.fetch(first, last, follow.lean_addresses, [follow.lean_topics])
+            if entries:
+                self._check_bloom(target, entries)
+                if not self._bloom_ok:  # the bloom that ruled sources out was wrong
+                    polled = follow.read_all()
+            return entries, polled
+        self.stats.bloom_skips += 1
+        return [], polled
 
     def _hash_numbers(self, first: int, last: int) -> list[int]:
         """Blocks whose hashes a step reads: the parent of the range and, for a multi-block
@@ -576,10 +672,13 @@ class Watcher:
         everything: bool,
         reserves: Iterable[str] = (),
         prices: Iterable[str] = (),
+        all_reserves: bool = False,
+        pairs: Iterable[str] = (),
         track: list[Mismatch] | None = None,
     ) -> None:
         """Queue reads of reserves and prices (all of them with ``everything``, plus feeds,
-        pause flag and pairs) with handlers that update the book and note what moved."""
+        pause flag and pairs; every reserve with ``all_reserves``; the ``pairs`` listed) with
+        handlers that update the book and note what moved."""
         protocol = self.protocol
         layout = self.book.layout
         if everything:
@@ -590,6 +689,14 @@ class Watcher:
             batch.add(protocol.paused_read(), self._on_paused(track))
             for pair in layout.pairs:
                 batch.add(protocol.pair_read(pair), self._on_pair(track))
+        else:
+            if all_reserves:
+                batch.add(protocol.reserves_read(), self._on_reserves(changes, timestamp, track))
+                reserves = ()
+            wanted = set(pairs)
+            for pair in layout.pairs:
+                if pair.address in wanted:
+                    batch.add(protocol.pair_read(pair), self._on_pair(track))
         for asset in sorted(set(reserves)):
             if asset in layout.assets:
                 batch.add(
@@ -785,17 +892,16 @@ class Watcher:
             if confirm:
                 chain_health = self._confirm(confirm, header)
         unusable = self._unusable_prices()
+        account = self.book.account
+        ranked = sorted((health[u].health_factor, u) for u in candidates if u in health)
         at_risk = tuple(
             AccountAtRisk(
-                account=self.book.account(user),
-                data=health[user],
-                chain_health_factor=chain_health.get(user),
-                blocked_by=self._blocked_by(user, unusable),
+                account(user),
+                health[user],
+                chain_health.get(user),
+                self._blocked_by(user, unusable),
             )
-            for user in sorted(
-                (u for u in candidates if u in health),
-                key=lambda u: (health[u].health_factor, u),
-            )
+            for _, user in ranked
         )
         snapshot = MarketSnapshot(
             block_number=header.number,
@@ -1006,6 +1112,28 @@ def _levels(market: MarketState, timestamp: int) -> dict[str, tuple[int, int, in
         )
         for r in market.reserves
     }
+
+
+def _last_writes(
+    events: Sequence[tuple[LogEntry, ProtocolEvent | None]],
+) -> list[tuple[LogEntry, ProtocolEvent]]:
+    """The events that change the book, in order, less every position write a later one of
+    the same block overwrites (a crash block pays the treasury a fee per liquidation: a
+    thousand writes of one position). Rollback is unaffected: undoing the last write of a
+    block restores what the block found."""
+    seen: set[tuple[int, str, str]] = set()
+    out: list[tuple[LogEntry, ProtocolEvent]] = []
+    for entry, event in reversed(events):
+        if event is None:
+            continue
+        if type(event) is PositionChanged:
+            key = (entry.block_number, event.user, event.position.asset)
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append((entry, event))
+    out.reverse()
+    return out
 
 
 def _ref(header: BlockHeader) -> BlockRef:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from web3 import Web3
 
 from bot.chain.anvil import Anvil
 from bot.chain.contracts import deploy_contract
 from bot.chain.logs import LogReader
-from bot.chain.rpc import LogEntry, RetryPolicy, RpcClient, RpcError
+from bot.chain.rpc import LogEntry, RetryPolicy, RpcClient, RpcError, parse_logs
 from tests.chain.rpc_proxy import RpcProxy
 
 TRANSFER = Web3.keccak(text="Transfer(address,address,uint256)")
@@ -162,3 +166,76 @@ def test_log_hashes_have_one_spelling_whatever_the_node_sends() -> None:
     assert (first.block_number, first.log_index) == (16, 2)
     with pytest.raises(ValueError):
         LogEntry.from_rpc({**raw, "blockHash": "0x" + "zz" * 32}, shared)
+
+
+def _hex(data: bytes, prefix: str, upper: bool) -> str:
+    text = data.hex()
+    return prefix + (text.upper() if upper else text)
+
+
+_BYTES32 = st.binary(min_size=32, max_size=32)
+
+
+@st.composite
+def _raw_logs(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Answers as nodes send them (hex strings, any case, either prefix, some fields left
+    out) and as eth-tester hands them over (ints and bytes), hashes and topics shared
+    between logs as in one block's answer."""
+    hashes = draw(st.lists(_BYTES32, min_size=1, max_size=3))
+    topics = draw(st.lists(_BYTES32, min_size=1, max_size=4))
+    out: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(0, 6))):
+        spelling = draw(st.sampled_from(["0x", "0X", ""]))
+        upper = draw(st.booleans())
+        as_bytes = draw(st.booleans())
+
+        def value(
+            raw: bytes, spelling: str = spelling, upper: bool = upper, as_bytes: bool = as_bytes
+        ) -> Any:
+            return raw if as_bytes else _hex(raw, spelling, upper)
+
+        number, index = draw(st.integers(0, 2**40)), draw(st.integers(0, 2**16))
+        entry: dict[str, Any] = {
+            "address": _hex(draw(st.binary(min_size=20, max_size=20)), "0x", upper),
+            "blockHash": value(draw(st.sampled_from(hashes))),
+            "transactionHash": value(draw(st.sampled_from(hashes))),
+            "blockNumber": number if as_bytes else hex(number),
+            "logIndex": index if as_bytes else hex(index),
+        }
+        if draw(st.booleans()):
+            entry["topics"] = [value(t) for t in draw(st.lists(st.sampled_from(topics)))]
+        if draw(st.booleans()):
+            entry["data"] = value(draw(st.binary(max_size=96)))
+        if draw(st.booleans()):
+            entry["removed"] = draw(st.booleans())
+        out.append(entry)
+    return out
+
+
+@given(_raw_logs())
+@settings(max_examples=300, deadline=None)
+def test_an_answer_parses_as_each_log_alone(raw: list[dict[str, Any]]) -> None:
+    """``parse_logs`` (the fast path of every ``eth_getLogs`` answer) gives exactly what
+    ``LogEntry.from_rpc`` gives for each log on its own, and plain frozen values."""
+    parsed = parse_logs(raw)
+    assert parsed == [LogEntry.from_rpc(entry) for entry in raw]
+    for entry in parsed:
+        assert type(entry) is LogEntry and hash(entry) == hash(dataclasses.replace(entry))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            entry.data = b""  # type: ignore[misc]
+
+
+def test_an_answer_with_a_malformed_log_is_refused() -> None:
+    good = {
+        "address": "0x" + "ab" * 20,
+        "topics": ["0x" + "cd" * 32],
+        "data": "0x",
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "ab" * 32,
+        "logIndex": "0x2",
+        "transactionHash": "0x" + "ef" * 32,
+    }
+    assert parse_logs([good])[0].data == b""
+    for field, bad in (("topics", ["0xzz"]), ("data", "0x0"), ("blockNumber", "0xg")):
+        with pytest.raises(ValueError):
+            parse_logs([good, {**good, field: bad}])

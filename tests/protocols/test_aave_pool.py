@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 from web3.logs import DISCARD
 
 from bot.chain.contracts import transact, wait_ok
@@ -110,6 +111,27 @@ def test_pair_syncs_carry_the_reserves(market: Market) -> None:
     for pair, event in last.items():
         r0, r1, _ = market.pair(*_symbols(market, pair)).functions.getReserves().call()
         assert (event.reserve0, event.reserve1) == (r0, r1)
+
+
+def test_the_lean_filter_leaves_out_only_what_is_read_instead(market: Market) -> None:
+    """``ReserveDataUpdated`` and ``Sync`` are read as state (PolledState), not fetched:
+    every other followed topic and source is still in the lean filter."""
+    _, _, adapter, layout = _setup(market)
+    addresses, topics = adapter.follow_filter(layout)
+    lean_addresses, lean_topics = adapter.lean_follow_filter(layout)
+    polled = {p.kind: p for p in adapter.polled_state(layout)}
+    assert set(polled) == {"reserves", "pairs"}
+    reserve_data_updated = Web3.keccak(
+        text="ReserveDataUpdated(address,uint256,uint256,uint256,uint256,uint256)"
+    )
+    sync = Web3.keccak(text="Sync(uint112,uint112)")
+    assert polled["reserves"].addresses == (adapter.pool,)
+    assert polled["reserves"].topics == (reserve_data_updated,)
+    assert set(polled["pairs"].addresses) == {p.address for p in layout.pairs}
+    assert polled["pairs"].topics == (sync,)
+    assert set(lean_topics) == set(topics) - {reserve_data_updated, sync}
+    assert set(lean_addresses) == set(addresses) - {p.address for p in layout.pairs}
+    assert adapter.pool in lean_addresses and adapter.oracle in lean_addresses
 
 
 def _symbols(market: Market, pair: str) -> tuple[str, str]:

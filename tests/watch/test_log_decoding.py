@@ -3,6 +3,7 @@ the refusals of malformed logs, must be exactly those of the generic ABI decoder
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -57,7 +58,11 @@ def test_position_updates_decode_as_the_abi_says() -> None:
                 v["usingAsCollateral"],
             ),
         )
-        assert ADAPTER.decode_log(entry, LAYOUT) == expected
+        decoded = ADAPTER.decode_log(entry, LAYOUT)
+        assert decoded == expected and hash(decoded) == hash(expected)
+        assert type(decoded) is PositionChanged and type(expected.position) is UserReserve
+        with pytest.raises(dataclasses.FrozenInstanceError):  # built slot by slot, still frozen
+            decoded.position.scaled_debt = 0  # type: ignore[misc]
         assert expected.position == UserReserve(expected.position.asset, supply, debt, flag)
 
 

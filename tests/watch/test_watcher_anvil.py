@@ -11,7 +11,8 @@ import math
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,9 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 
 from bot.chain.anvil import Anvil, free_port
-from bot.chain.rpc import RetryPolicy, RpcClient
+from bot.chain.logs import LogReader
+from bot.chain.multicall import Multicall
+from bot.chain.rpc import LogEntry, RetryPolicy, RpcClient
 from bot.deploy.borrowers import plan_borrowers
 from bot.deploy.bulk import (
     Action,
@@ -347,4 +350,166 @@ def test_sync_through_a_range_limit_a_timeout_and_a_dead_url(seeded: Seeded) -> 
     assert rpc.stats.failovers >= 1 and rpc.stats.timeouts == 1
     assert rpc.stats.by_endpoint[dead.split("/key")[0] + "/…"] <= 2  # avoided while cooling
     assert proxy.counts["eth_getLogs"] > head // 25
+    assert_book_equals_chain(seeded, watcher)
+
+
+# ----------------------------------------------------------------------------- polled state
+
+RESERVE_DATA_UPDATED = Web3.keccak(
+    text="ReserveDataUpdated(address,uint256,uint256,uint256,uint256,uint256)"
+)
+USER_RESERVE_UPDATED = Web3.keccak(text="UserReserveUpdated(address,address,uint256,uint256,bool)")
+SYNC = Web3.keccak(text="Sync(uint112,uint112)")
+
+
+def _in_one_block(seeded: Seeded, txs: list[dict[str, Any]]) -> int:
+    """Send ``txs`` with automine off and mine them in one block; returns its number."""
+    seeded.rpc("evm_setAutomine", False)
+    try:
+        hashes = [seeded.w3.eth.send_transaction(tx) for tx in txs]  # type: ignore[arg-type]
+        seeded.mine()
+    finally:
+        seeded.rpc("evm_setAutomine", True)
+    receipts = [seeded.w3.eth.wait_for_transaction_receipt(h, poll_latency=0.01) for h in hashes]
+    assert all(r["status"] == 1 for r in receipts)
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    return int(receipts[0]["blockNumber"])
+
+
+def _steps_tx(seeded: Seeded, steps: list[Step]) -> dict[str, Any]:
+    call = seeded.bulk.contract.functions.run([s.as_tuple() for s in steps])
+    return {
+        "from": seeded.bulk.owner,
+        "to": seeded.bulk.address,
+        "data": call._encode_transaction_data(),
+        "gas": 1_000_000 + 300_000 * len(steps),
+    }
+
+
+def _pair_sync_txs(seeded: Seeded, a: str, b: str) -> list[dict[str, Any]]:
+    """A donation to a pair and its ``sync()``: the pair's reserves move, with a ``Sync``."""
+    market, deployer = seeded.market, seeded.market.deployment.deployer
+    pair = market.pair(a, b)
+    mint = market.token(a).functions.mint(pair.address, market.units(a, 3))
+    return [
+        {"from": deployer, "to": market.token(a).address, "data": mint._encode_transaction_data()},
+        {
+            "from": deployer,
+            "to": pair.address,
+            "data": pair.functions.sync()._encode_transaction_data(),
+        },
+    ]
+
+
+class RecordingLogReader(LogReader):
+    """The real reader, keeping what each answer held."""
+
+    def __init__(self, rpc: RpcClient) -> None:
+        super().__init__(rpc)
+        self.seen: list[LogEntry] = []
+
+    def chunks(
+        self,
+        from_block: int,
+        to_block: int,
+        addresses: Sequence[str],
+        topics: Sequence[Sequence[bytes] | bytes | None] = (),
+    ) -> Iterator[tuple[int, int, list[LogEntry]]]:
+        for first, last, logs in super().chunks(from_block, to_block, addresses, topics):
+            self.seen.extend(logs)
+            yield first, last, logs
+
+
+def _followed_logs(seeded: Seeded, first: int, last: int) -> Counter[bytes]:
+    """Per first topic, the logs of ``first..last`` the pool and the pairs emitted that the
+    full follow filter asks for (independently of the watcher: plain web3)."""
+    dep = seeded.market.deployment
+    adapter = AavePoolAdapter.from_deployment(dep)
+    _, topics = adapter.follow_filter(
+        adapter.load_layout(Multicall(RpcClient([seeded.anvil.url]), dep.multicall3), last)
+    )
+    sources = [dep.pool, *(p.address for p in dep.pairs.values())]
+    entries = seeded.w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": sources})
+    return Counter(bytes(e["topics"][0]) for e in entries if bytes(e["topics"][0]) in topics)
+
+
+def _fetched(reader: RecordingLogReader, first: int, last: int) -> Counter[bytes]:
+    return Counter(e.topics[0] for e in reader.seen if first <= e.block_number <= last)
+
+
+def assert_market_equals_chain(seeded: Seeded, watcher: Watcher) -> None:
+    """Reserves as a fresh sync reads them at the same block; pairs through plain web3."""
+    head = watcher.book.head
+    assert head is not None
+    _, reference = seeded.watcher()
+    reference.sync(head.number)
+    assert watcher.book.reserves == reference.book.reserves
+    for name, info in seeded.market.deployment.pairs.items():
+        r0, r1, _ = (
+            seeded.market.pair(*name.split("/"))
+            .functions.getReserves()
+            .call(block_identifier=head.number)
+        )
+        held = watcher.book.pairs[info.address]
+        assert (held.reserve0, held.reserve1) == (r0, r1), name
+
+
+def test_reserves_and_pairs_are_read_not_fetched_as_logs(seeded: Seeded) -> None:
+    """A block of borrows, repayments, liquidations and a pair's sync: the watcher's
+    ``eth_getLogs`` answer carries its ``UserReserveUpdated`` logs only (no
+    ``ReserveDataUpdated`` nor ``Sync``), and its reserves and pairs still equal the chain's."""
+    rng = random.Random(99)
+    rpc = RpcClient([seeded.anvil.url])
+    reader = RecordingLogReader(rpc)
+    watcher = Watcher(
+        rpc,
+        AavePoolAdapter.from_deployment(seeded.market.deployment),
+        WatcherConfig(defer_confirm=True),  # one eth_call a block: the batch
+        logs=reader,
+    )
+    watcher.sync()
+    token = seeded.market.deployment.token("DAI")
+    _in_one_block(seeded, [_steps_tx(seeded, [Step(Action.SUPPLY, 1, token, 10**18)])])
+    watcher.poll()  # a single block with logs: its bloom is checked and trusted from now on
+    seeded.post_prices({"WETH": seeded.prices["WETH"] * Decimal("0.9")})
+    (snapshot,) = watcher.poll()
+    steps = _liquidations(seeded, snapshot, 30) + random_steps(seeded.market, rng, ACCOUNTS, 60)
+    assert len(steps) > 60, "the drop should have made some accounts liquidatable"
+    before = rpc.stats.copy()
+    block = _in_one_block(
+        seeded, [_steps_tx(seeded, steps), *_pair_sync_txs(seeded, "WETH", "USDC")]
+    )
+    (snapshot,) = watcher.poll()
+    assert snapshot.block_number == block
+    emitted = _followed_logs(seeded, block, block)
+    assert emitted[RESERVE_DATA_UPDATED] >= 60 and emitted[SYNC] == 1
+    assert emitted[USER_RESERVE_UPDATED] > 60
+    del emitted[RESERVE_DATA_UPDATED], emitted[SYNC]
+    assert _fetched(reader, block, block) == emitted
+    spent = rpc.stats.since(before)
+    assert spent.by_method["eth_getLogs"] == 1 and spent.by_method["eth_call"] == 1
+    assert_market_equals_chain(seeded, watcher)
+    assert_book_equals_chain(seeded, watcher)
+
+    # A block where only a pair moved: no eth_getLogs at all, the pair read in the batch.
+    skips, before = watcher.stats.bloom_skips, rpc.stats.copy()
+    _in_one_block(seeded, _pair_sync_txs(seeded, "WBTC", "USDC"))
+    watcher.poll()
+    spent = rpc.stats.since(before)
+    assert watcher.stats.bloom_skips == skips + 1
+    assert spent.by_method["eth_getLogs"] == 0 and spent.by_method["eth_call"] == 1
+    assert_market_equals_chain(seeded, watcher)
+
+    # A range of blocks in one step: every reserve and pair is read (no bloom covers it).
+    first = seeded.w3.eth.block_number + 1
+    run_steps(seeded.bulk, random_steps(seeded.market, rng, ACCOUNTS, 40))
+    _in_one_block(seeded, _pair_sync_txs(seeded, "DAI", "USDC"))
+    seeded.mine(2)
+    (snapshot,) = watcher.poll()
+    assert snapshot.block_number > first
+    emitted = _followed_logs(seeded, first, snapshot.block_number)
+    assert emitted[RESERVE_DATA_UPDATED] > 0 and emitted[SYNC] == 1
+    del emitted[RESERVE_DATA_UPDATED], emitted[SYNC]
+    assert _fetched(reader, first, snapshot.block_number) == emitted
+    assert_market_equals_chain(seeded, watcher)
     assert_book_equals_chain(seeded, watcher)
