@@ -80,6 +80,7 @@ from bot.execute import Executor, ExecutorConfig, FeeCaps, FeePolicy, StartupCon
 from bot.execute.keys import Signer
 from bot.model.ranking import BidPolicy, DecisionConfig
 from bot.protocols.aave_pool import AavePoolAdapter
+from bot.run.collector import BlockCollector
 from bot.run.loop import BlockReport, LiquidationLoop, Strategy
 from bot.watch import Watcher, WatcherConfig
 
@@ -466,16 +467,18 @@ def measure(
             Signer(bot, "bench key"),
             out=lambda line: None,
         )
+        collector = BlockCollector()
         try:
             loop = LiquidationLoop(
                 w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
             )
             loop.on_snapshot(first)
-            gc.freeze()  # as LiquidationLoop.run does after start-up
+            collector.start()  # as LiquidationLoop.run does after start-up
             blocks: list[BlockFigures] = []
             for _ in range(args.idle):
                 chain.mine()
                 blocks.append(follow_block("idle", watcher, loop, proxy))
+                collector.between_blocks()  # as LiquidationLoop.run, while it awaits a head
             price = chain.weth_price
             for k in range(args.crashes):
                 price = (price * STEP).quantize(Decimal("0.01"))
@@ -487,6 +490,7 @@ def measure(
                     profiler.dump_stats(f"{args.profile}.crash{k + 1}")
                 else:
                     figures = follow_block(f"crash {k + 1}", watcher, loop, proxy)
+                collector.between_blocks()
                 blocks.append(figures)
                 say(
                     f"crash {k + 1}: WETH {price}, {figures.liquidatable} liquidatable, "
@@ -495,6 +499,7 @@ def measure(
                 )
             chain.mine()  # the last crash's liquidations
             settle = follow_block("settle", watcher, loop, proxy)
+            collector.between_blocks()
             chain.mine()
             follow_block("settle", watcher, loop, proxy)
             ledger = [e for e in executor.ledger() if e.kind == "liquidation"]
@@ -510,6 +515,7 @@ def measure(
             watcher._recompute(holders, head.timestamp)
             holders_ms = (time.perf_counter() - t0) * 1000
         finally:
+            collector.stop()
             executor.close()
     sample_users = [u for u in chain.borrowers]
     baseline_ms, timed = naive_baseline(

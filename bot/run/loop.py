@@ -9,7 +9,6 @@ watches.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -40,6 +39,7 @@ from bot.model.types import Account, ExecutionPath, MarketState
 from bot.observe.logs import event
 from bot.observe.metrics import Metrics
 from bot.protocols.base import LendingProtocol, balance_read
+from bot.run.collector import BlockCollector
 from bot.run.gas import LearningGasTable
 from bot.watch.heads import HeadSource
 from bot.watch.snapshot import AccountAtRisk, MarketSnapshot
@@ -589,15 +589,18 @@ class LiquidationLoop:
     ) -> None:
         """Follow new heads until ``stop`` is set (SIGINT/SIGTERM set it in the CLI)."""
         stop = stop or self._stop
-        frozen = False
+        collector = BlockCollector()
 
         def handle(snapshot: MarketSnapshot) -> None:
-            nonlocal frozen
             on_report(self.on_snapshot(snapshot))
-            if not frozen:
-                # The book built at start-up lives as long as the process: kept out of the
-                # cyclic collector's scans, whose pauses otherwise land inside a crash block.
-                gc.freeze()
-                frozen = True
+            # The garbage collector works between blocks, not inside them (start-up's book
+            # frozen out of its scans first).
+            if collector.active:
+                collector.between_blocks()
+            else:
+                collector.start()
 
-        self.watcher.run(heads, stop=stop, on_snapshot=handle)
+        try:
+            self.watcher.run(heads, stop=stop, on_snapshot=handle)
+        finally:
+            collector.stop()
