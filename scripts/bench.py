@@ -81,7 +81,7 @@ from bot.execute.keys import Signer
 from bot.model.ranking import BidPolicy, DecisionConfig
 from bot.protocols.aave_pool import AavePoolAdapter
 from bot.run.collector import BlockCollector
-from bot.run.loop import BlockReport, LiquidationLoop, Strategy
+from bot.run.loop import SWITCH_INTERVAL, BlockReport, LiquidationLoop, Strategy
 from bot.watch import Watcher, WatcherConfig
 
 GWEI = 10**9
@@ -468,6 +468,8 @@ def measure(
             out=lambda line: None,
         )
         collector = BlockCollector()
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)  # as LiquidationLoop.run does
         try:
             loop = LiquidationLoop(
                 w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
@@ -515,6 +517,7 @@ def measure(
             watcher._recompute(holders, head.timestamp)
             holders_ms = (time.perf_counter() - t0) * 1000
         finally:
+            sys.setswitchinterval(switch)
             collector.stop()
             executor.close()
     sample_users = [u for u in chain.borrowers]

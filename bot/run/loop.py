@@ -10,6 +10,7 @@ watches.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -46,6 +47,12 @@ from bot.watch.snapshot import AccountAtRisk, MarketSnapshot
 from bot.watch.watcher import Watcher
 
 log = logging.getLogger("liqbot.run")
+
+
+SWITCH_INTERVAL = 0.001
+"""How long the planner may hold the interpreter before the sender thread, back from the
+node with an answer, gets it (Python's default is 5 ms: each of a batch's round trips could
+wait that long behind the planner; measured, the block's reads took 35 ms instead of 11)."""
 
 
 def _user_prefix(user: str) -> str:
@@ -600,7 +607,10 @@ class LiquidationLoop:
             else:
                 collector.start()
 
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             self.watcher.run(heads, stop=stop, on_snapshot=handle)
         finally:
+            sys.setswitchinterval(switch)
             collector.stop()
