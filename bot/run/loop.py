@@ -417,9 +417,11 @@ class LiquidationLoop:
         finally:
             self._settle(report)
 
-    _MAX_CHUNK = 32
+    _MAX_CHUNK = 128
     """Liquidations sent in one batch at most (the first alone, then up to 2, 4, ...: the
-    first broadcast waits for no other decision, the later ones share their round trips)."""
+    first broadcast waits for no other decision, the later ones share their round trips and
+    the journal's fsync; 128 rather than 32 took a crash block's 1,000-1,318 sends from
+    ~0.85 to ~0.7 ms each once the plan was done)."""
 
     # The executor's batches run on one sender thread while the planner decides the next
     # liquidations: a batch spends most of its time waiting on the node and on the journal's
