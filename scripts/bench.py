@@ -627,7 +627,9 @@ def main() -> int:
     parser.add_argument("--baseline-sample", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--profile", help="cProfile each crash block into PREFIX.crashK (pstats format)"
+        "--profile",
+        help="cProfile each crash block into PREFIX.crashK (pstats format; the loop's thread "
+        "only: batches after the first run on the sender thread)",
     )
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
