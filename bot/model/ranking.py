@@ -99,6 +99,25 @@ def priority_fee(surplus_wei: int, gas_units: int, base_fee: int, policy: BidPol
     return min(max(share, policy.min_priority_fee_per_gas), headroom)
 
 
+def _bid(
+    gross: int, gas_units: int, valuation: Valuation, base_fee: int, policy: BidPolicy
+) -> tuple[int, int] | None:
+    """(priority fee per gas, gas cost in wei) bid for a liquidation grossing ``gross``
+    (numeraire); None when the base fee is already above the cap."""
+    gross_wei = valuation.to_native(gross)
+    priority = priority_fee(gross_wei - gas_units * base_fee, gas_units, base_fee, policy)
+    if priority is None:
+        return None
+    return priority, gas_units * (base_fee + priority)
+
+
+def rounding_slack(valuation: Valuation, gas_units: int) -> int:
+    """How much more a lower gross may net (numeraire): net is not quite monotone in gross,
+    as a priority fee rounded down one wei per gas can save more than a small loss of gross,
+    and two values are floored."""
+    return valuation.gas_value(gas_units + 1) + 2
+
+
 def price_opportunity(
     user: str,
     health_factor: int,
@@ -115,11 +134,10 @@ def price_opportunity(
     gross = valuation.value(sized.collateral_gain, sized.collateral) + valuation.value(
         sized.debt_gain, sized.debt
     )
-    gross_wei = valuation.to_native(gross)
-    priority = priority_fee(gross_wei - gas_units * base_fee, gas_units, base_fee, policy)
-    if priority is None:
+    bid = _bid(gross, gas_units, valuation, base_fee, policy)
+    if bid is None:
         return None
-    gas_wei = gas_units * (base_fee + priority)
+    priority, gas_wei = bid
     gas_cost = valuation.gas_value(gas_wei)
     return Opportunity(
         user=user,
@@ -168,8 +186,7 @@ def net_ceiling(
 
     Net profit is gross minus a gas cost that never falls as gross rises (the bid is a share
     of the surplus), so a lower gross nets at most ``gross gap + rounding`` less, and the
-    bound is the net at the ceiling's gross plus the rounding ``stale`` bounds also carry:
-    one wei per gas of priority fee, and the floors of two values."""
+    bound is the net at the ceiling's gross plus :func:`rounding_slack`."""
     numeraire = valuation.numeraire
     gross = -(-value_key * numeraire.unit // (VALUE_SCALE * valuation.numeraire_price))
     return net_of_gross_ceiling(gross, gas_table.gas_for(path), valuation, base_fee, policy)
@@ -181,12 +198,10 @@ def net_of_gross_ceiling(
     """An upper bound on the ``net_profit`` of any opportunity of ``gas_units`` whose gross
     profit (numeraire) is at most ``gross``; None where nothing prices (see
     :func:`net_ceiling`)."""
-    gross_wei = valuation.to_native(gross)
-    priority = priority_fee(gross_wei - gas_units * base_fee, gas_units, base_fee, policy)
-    if priority is None:
+    bid = _bid(gross, gas_units, valuation, base_fee, policy)
+    if bid is None:
         return None
-    gas_cost = valuation.gas_value(gas_units * (base_fee + priority))
-    return gross - gas_cost + valuation.gas_value(gas_units + 1) + 2
+    return gross - valuation.gas_value(bid[1]) + rounding_slack(valuation, gas_units)
 
 
 def best_for_account(
@@ -464,7 +479,7 @@ def iter_plan(
     need = max(config.min_profit, 1)
     # A flash liquidation that nets ``sure`` at one size nets at least ``need`` at the size
     # sizing picks (worth at least as much; net may lose a priority-fee wei per gas).
-    sure = need + valuation.gas_value(gas_table.gas_for(ExecutionPath.FLASH) + 1) + 2
+    sure = need + rounding_slack(valuation, gas_table.gas_for(ExecutionPath.FLASH))
 
     def sure_limit(opp: Opportunity, priced: Valuation) -> int:
         """The most the pair may be owed at ``opp``'s size for it to still net ``sure``:
@@ -566,12 +581,10 @@ def iter_plan(
         evaluate(now)
 
     def stale(user: str, opp: Opportunity) -> None:
-        """Queue the last value as a bound. Net profit is not quite monotone in gross
-        profit: a priority fee rounded down one wei per gas can save more than a small loss
-        of gross, so the bound carries that much slack (at most ``gas_units`` wei)."""
+        """Queue the last value as a bound, with :func:`rounding_slack`."""
         bounded.add(user)
         tight.discard(user)
-        push(user, opp.net_profit + valuation.gas_value(opp.gas_units + 1) + 2)
+        push(user, opp.net_profit + rounding_slack(valuation, opp.gas_units))
 
     def tighten(user: str, priced: Valuation) -> int | None:
         """A flash-bound user's bound at the pair as it stands, without sizing (None where

@@ -470,6 +470,27 @@ def _start(terms: SeizeTerms, x_star: int, lo: int, hi: int) -> int:
     return max(terms.x_for(terms.seized(x)), lo)
 
 
+def _edge_candidates(
+    terms: SeizeTerms, path: ExecutionPath, pair: PairReserves | None
+) -> list[int]:
+    """Sizes beyond the walk's range that sizing evaluates exactly (see the module
+    docstring): the capped one, and for flash the free tail past the last size the pool
+    uses."""
+    candidates: list[int] = []
+    if terms.x_cap < terms.max_debt:
+        capped = terms.amounts(terms.x_cap + 1)
+        x_c = max(terms.x_cap + 1, capped.debt_covered)
+        candidates.append(x_c)
+        last = x_c  # the pool covers no more beyond this
+    else:
+        last = terms.max_debt
+    if path is ExecutionPath.FLASH and pair is not None and last < pair.reserves_for(terms.debt)[0]:
+        tail = _free_tail(last, *pair.reserves_for(terms.collateral))
+        if tail > last:
+            candidates.append(tail)
+    return candidates
+
+
 def size_path(
     terms: SeizeTerms,
     path: ExecutionPath,
@@ -513,19 +534,7 @@ def size_path(
         search = _walk(f, terms, _start(terms, x_star, lo, hi), lo, hi, eps, max_steps)
         exact, evaluations = search.exact, search.evaluations
         best = evaluate(terms, path, search.best_x, pair=pair, balance=balance)
-    candidates: list[int] = []
-    if terms.x_cap < terms.max_debt:
-        capped = terms.amounts(terms.x_cap + 1)
-        x_c = max(terms.x_cap + 1, capped.debt_covered)
-        candidates.append(x_c)
-        last = x_c  # the pool covers no more beyond this
-    else:
-        last = terms.max_debt
-    if path is ExecutionPath.FLASH and pair is not None and last < pair.reserves_for(terms.debt)[0]:
-        tail = _free_tail(last, *pair.reserves_for(terms.collateral))
-        if tail > last:
-            candidates.append(tail)
-    for x in candidates:
+    for x in _edge_candidates(terms, path, pair):
         candidate = evaluate(terms, path, x, pair=pair, balance=balance)
         evaluations += 1
         if candidate is not None and (best is None or candidate.value_key > best.value_key):
@@ -568,18 +577,7 @@ def flash_value_ceiling(terms: SeizeTerms, pair: PairReserves) -> int:
     if hi >= 1:
         eps = terms.eps_seize + 1
         bound = terms.collateral_key(_relaxed_flash_max(terms, r_coll, r_debt, hi) + eps)
-    candidates: list[int] = []
-    if terms.x_cap < terms.max_debt:
-        x_c = max(terms.x_cap + 1, terms.amounts(terms.x_cap + 1).debt_covered)
-        candidates.append(x_c)
-        last = x_c
-    else:
-        last = terms.max_debt
-    if last < pair.reserves_for(terms.debt)[0]:
-        tail = _free_tail(last, r_coll, r_debt)
-        if tail > last:
-            candidates.append(tail)
-    for x in candidates:
+    for x in _edge_candidates(terms, ExecutionPath.FLASH, pair):
         sized = evaluate(terms, ExecutionPath.FLASH, x, pair=pair)
         if sized is not None:
             bound = max(bound, sized.value_key)
