@@ -80,8 +80,7 @@ from bot.execute import Executor, ExecutorConfig, FeeCaps, FeePolicy, StartupCon
 from bot.execute.keys import Signer
 from bot.model.ranking import BidPolicy, DecisionConfig
 from bot.protocols.aave_pool import AavePoolAdapter
-from bot.run.collector import BlockCollector
-from bot.run.loop import SWITCH_INTERVAL, BlockReport, LiquidationLoop, Strategy
+from bot.run.loop import BlockReport, LiquidationLoop, Strategy, following_heads
 from bot.watch import Watcher, WatcherConfig
 
 GWEI = 10**9
@@ -467,58 +466,56 @@ def measure(
             Signer(bot, "bench key"),
             out=lambda line: None,
         )
-        collector = BlockCollector()
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)  # as LiquidationLoop.run does
         try:
-            loop = LiquidationLoop(
-                w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
-            )
-            loop.on_snapshot(first)
-            collector.start()  # as LiquidationLoop.run does after start-up
-            blocks: list[BlockFigures] = []
-            for _ in range(args.idle):
-                chain.mine()
-                blocks.append(follow_block("idle", watcher, loop, proxy))
-                collector.between_blocks()  # as LiquidationLoop.run, while it awaits a head
-            price = chain.weth_price
-            for k in range(args.crashes):
-                price = (price * STEP).quantize(Decimal("0.01"))
-                chain.post_weth(price)
-                chain.mine()
-                if args.profile is not None:
-                    profiler = cProfile.Profile()
-                    figures = profiler.runcall(follow_block, f"crash {k + 1}", watcher, loop, proxy)
-                    profiler.dump_stats(f"{args.profile}.crash{k + 1}")
-                else:
-                    figures = follow_block(f"crash {k + 1}", watcher, loop, proxy)
-                collector.between_blocks()
-                blocks.append(figures)
-                say(
-                    f"crash {k + 1}: WETH {price}, {figures.liquidatable} liquidatable, "
-                    f"{figures.sent} sent, detect {figures.detect_ms:.0f} ms, all sent "
-                    f"{figures.all_broadcast_ms or 0:.0f} ms"
+            with following_heads() as collector:  # as LiquidationLoop.run does
+                loop = LiquidationLoop(
+                    w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
                 )
-            chain.mine()  # the last crash's liquidations
-            settle = follow_block("settle", watcher, loop, proxy)
-            collector.between_blocks()
-            chain.mine()
-            follow_block("settle", watcher, loop, proxy)
-            ledger = [e for e in executor.ledger() if e.kind == "liquidation"]
-            mined_ok = sum(1 for e in ledger if e.outcome == "liquidated")
-            outcomes = Counter(e.outcome for e in ledger)
-            rss_after = rss_mib()
-            # What the previous rule (every holder of a moved asset) cost on this book: the
-            # same exact recompute, timed for the holders of WETH.
-            holders = watcher.book.holders_of({dep.token("WETH")})
-            head = watcher.book.head
-            assert head is not None
-            t0 = time.perf_counter()
-            watcher._recompute(holders, head.timestamp)
-            holders_ms = (time.perf_counter() - t0) * 1000
+                loop.on_snapshot(first)
+                collector.after_block()  # as LiquidationLoop.run does after each block
+                blocks: list[BlockFigures] = []
+                for _ in range(args.idle):
+                    chain.mine()
+                    blocks.append(follow_block("idle", watcher, loop, proxy))
+                    collector.after_block()  # between blocks, while it awaits a head
+                price = chain.weth_price
+                for k in range(args.crashes):
+                    price = (price * STEP).quantize(Decimal("0.01"))
+                    chain.post_weth(price)
+                    chain.mine()
+                    if args.profile is not None:
+                        profiler = cProfile.Profile()
+                        figures = profiler.runcall(
+                            follow_block, f"crash {k + 1}", watcher, loop, proxy
+                        )
+                        profiler.dump_stats(f"{args.profile}.crash{k + 1}")
+                    else:
+                        figures = follow_block(f"crash {k + 1}", watcher, loop, proxy)
+                    collector.after_block()
+                    blocks.append(figures)
+                    say(
+                        f"crash {k + 1}: WETH {price}, {figures.liquidatable} liquidatable, "
+                        f"{figures.sent} sent, detect {figures.detect_ms:.0f} ms, all sent "
+                        f"{figures.all_broadcast_ms or 0:.0f} ms"
+                    )
+                chain.mine()  # the last crash's liquidations
+                settle = follow_block("settle", watcher, loop, proxy)
+                collector.after_block()
+                chain.mine()
+                follow_block("settle", watcher, loop, proxy)
+                ledger = [e for e in executor.ledger() if e.kind == "liquidation"]
+                mined_ok = sum(1 for e in ledger if e.outcome == "liquidated")
+                outcomes = Counter(e.outcome for e in ledger)
+                rss_after = rss_mib()
+                # What the previous rule (every holder of a moved asset) cost on this book: the
+                # same exact recompute, timed for the holders of WETH.
+                holders = watcher.book.holders_of({dep.token("WETH")})
+                head = watcher.book.head
+                assert head is not None
+                t0 = time.perf_counter()
+                watcher._recompute(holders, head.timestamp)
+                holders_ms = (time.perf_counter() - t0) * 1000
         finally:
-            sys.setswitchinterval(switch)
-            collector.stop()
             executor.close()
     sample_users = [u for u in chain.borrowers]
     baseline_ms, timed = naive_baseline(

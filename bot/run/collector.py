@@ -43,6 +43,14 @@ class BlockCollector:
         gc.collect()
         gc.freeze()
 
+    def after_block(self) -> None:
+        """:meth:`start` after the first block (the start-up book is built by then), then
+        :meth:`between_blocks` after each."""
+        if self.active:
+            self.between_blocks()
+        else:
+            self.start()
+
     def stop(self) -> None:
         """Back to Python's own collection (the process may go on without the loop)."""
         if self._was_enabled is None:

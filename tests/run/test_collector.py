@@ -68,3 +68,15 @@ def test_stop_restores_automatic_collection() -> None:
     c.stop()
     assert gc.isenabled() == was
     assert gc.get_freeze_count() == 0
+
+
+def test_after_block_starts_after_the_first_block_then_collects(
+    collector: BlockCollector,
+) -> None:
+    assert not collector.active
+    collector.after_block()  # the first block: start-up's book frozen, collection off
+    assert collector.active and not gc.isenabled() and collector.blocks == 0
+    dead = cycle()
+    collector.after_block()  # every later block: collected between blocks
+    assert collector.blocks == 1
+    assert dead() is None
