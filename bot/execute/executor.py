@@ -20,7 +20,9 @@ Per block, :meth:`Executor.begin_block` reads 1, 3, 4 and the balance once for a
 block's sends, in one JSON-RPC batch (a running gas budget, nonces from the journal's
 counter), and :meth:`Executor.execute_batch` simulates a batch in one JSON-RPC batch and
 broadcasts it in another, journaling its intents with their signed transactions in a few
-multi-row statements; every check above still runs for each liquidation.
+multi-row statements; every check above still runs for each liquidation. Without gas
+estimates, a batch of liquidations through our liquidator is simulated in one ``eth_call``
+of its ``tryEach``, each on the state the earlier ones leave (the order they are mined in).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
 from web3 import Web3
 
+from bot.chain.reverts import as_reverted, is_revert
 from bot.execute import failpoints
 from bot.execute.fees import FeeCaps, FeePolicy, FeeRefusal, Fees, initial_fees, predict_base_fee
 from bot.execute.journal import (
@@ -70,10 +73,14 @@ from bot.execute.relay import (
 )
 from bot.execute.request import ExecutionRequest, Route
 from bot.execute.simulate import (
+    TRY_EACH_ITEMS,
     RevertKind,
     Simulation,
     classify,
     competitor_liquidations,
+    decode_try_each,
+    encode_try_each,
+    failed_simulation,
     rival_logs,
     simulate,
 )
@@ -147,6 +154,10 @@ class ExecutorConfig:
     estimate_gas: bool = True
     """Ask the node for a gas estimate (``eth_estimateGas``); off, the model's figure plus
     the margin is used (for nodes whose estimate is slow or missing)."""
+    simulate_in_order: bool = True
+    """With ``estimate_gas`` off, simulate a batch of liquidations through our liquidator in
+    one ``tryEach`` call, each on the state the earlier ones leave (the order they are
+    mined in); off, each on the block's state alone (one ``eth_call`` each)."""
     max_in_flight: int = 4
     """Open liquidation intents at once (one when sending through a private relay: a bundle
     cannot land while an earlier nonce is unmined)."""
@@ -218,6 +229,15 @@ def _profit_from_return(route: Route, data: bytes) -> int | None:
     return int.from_bytes(data[:32], "big")
 
 
+def _is_revert_answer(answer: dict[str, Any]) -> bool:
+    """A JSON-RPC error that says the call reverted (code 3, or a message that says so), as
+    opposed to the node failing to run it."""
+    error = answer.get("error")
+    if not isinstance(error, dict):
+        return False
+    return error.get("code") == 3 or "revert" in str(error.get("message", "")).lower()
+
+
 class Executor:
     """Open with :meth:`open`; call :meth:`execute` for each opportunity and :meth:`poll`
     once per block. Not thread-safe: one loop drives it."""
@@ -249,6 +269,9 @@ class Executor:
         self.manager: TxManager | None = None
         self.nonces: NonceKeeper | None = None
         self._block: _BlockReads | None = None
+        self.try_each_unavailable: str | None = None
+        """Why the liquidator cannot simulate a batch in one ``tryEach`` call (found out on
+        the first try: an older deployment), after which batches are simulated call by call."""
         if signer is not None and journal is not None:
             self.submitter: Submitter = submitter or PublicMempool(node)
             self.nonces = NonceKeeper(node, journal, account)
@@ -554,6 +577,14 @@ class Executor:
     def _simulate_batch(
         self, items: list[tuple[int, ExecutionRequest]], head: Head
     ) -> dict[int, Simulation]:
+        """Each item's simulation at the latest block, by index (an item left out is
+        simulated again on its own). Liquidations through our own liquidator (no gas
+        estimate asked) run in order in one ``tryEach`` call, see :meth:`_simulate_in_order`;
+        else one ``eth_call`` each, in one JSON-RPC batch."""
+        if self._in_order_possible(items):
+            in_order = self._simulate_in_order(items, head)
+            if in_order is not None:
+                return in_order
         calls: list[tuple[str, list[Any]]] = []
         for _, request in items:
             tx = {
@@ -588,6 +619,116 @@ class Executor:
             data = bytes.fromhex(result[2:] if result.startswith("0x") else result)
             sims[index] = Simulation(head.number, True, return_data=data, gas_estimate=gas)
         return sims
+
+    def _in_order_possible(self, items: list[tuple[int, ExecutionRequest]]) -> bool:
+        """Two or more liquidations, all through our own liquidator, no gas estimate asked
+        (``tryEach`` returns no per-item gas), and ``tryEach`` not found missing before."""
+        config = self.config
+        if (
+            config.estimate_gas
+            or not config.simulate_in_order
+            or len(items) < 2
+            or self.try_each_unavailable
+        ):
+            return False
+        liquidator = config.startup.liquidator.lower()
+        return all(
+            r.to.lower() == liquidator and r.value == 0 and r.data[:4] in TRY_EACH_ITEMS
+            for _, r in items
+        )
+
+    def _simulate_in_order(
+        self, items: list[tuple[int, ExecutionRequest]], head: Head
+    ) -> dict[int, Simulation] | None:
+        """The batch simulated in ONE ``eth_call`` of the liquidator's ``tryEach``, in the
+        order the sends will be mined (one sender, nonce order): each item sees the effects
+        of the earlier ones, and one that fails is a failed simulation, not simulated again
+        on its own (alone it might pass, but that is not the state it will be mined in).
+
+        The items are cut into runs that fit one block's gas limit (each item counted at the
+        gas limit it would be sent with, plus its calldata); each run is one call, all in one
+        JSON-RPC batch where the node batches. A later run does not see an earlier run's
+        effects (it would be mined in a later block at best).
+
+        {}: a transport failure (each item is then simulated on its own and fails closed, as
+        a per-call batch would). None: ``tryEach`` itself reverted or answered nonsense (a
+        liquidator deployed without it): remembered, and this and later batches are
+        simulated call by call."""
+        liquidator = self.config.startup.liquidator
+        runs = self._runs_within_block_gas(items, head.gas_limit)
+        txs = [
+            {
+                "from": self.account,
+                "to": liquidator,
+                "data": "0x" + encode_try_each([r.data for _, r in run]).hex(),
+                "gas": hex(head.gas_limit),
+            }
+            for run in runs
+        ]
+        outputs: list[bytes] = []
+        try:
+            answers = self.node.batch([("eth_call", [tx, "latest"]) for tx in txs])
+            if answers is None:  # a node that cannot batch (eth-tester): one call per run
+                for tx in txs:
+                    outputs.append(self.node.call({**tx, "gas": head.gas_limit}, "latest"))
+            else:
+                for answer in answers:
+                    result = answer.get("result")
+                    if "error" in answer or not isinstance(result, str):
+                        error = scrub(str(answer.get("error", "no result")))[:300]
+                        if _is_revert_answer(answer):
+                            self._in_order_unavailable(f"tryEach reverted: {error}")
+                        else:  # the node's trouble, not the contract's: call by call, this once
+                            log.warning("batch simulation in one call failed: %s", error)
+                        return None
+                    outputs.append(bytes.fromhex(result.removeprefix("0x")))
+        except NodeUnavailable as exc:
+            log.warning("batch simulation failed, each send simulates on its own: %s", exc)
+            return {}
+        except Exception as exc:
+            if not is_revert(exc):
+                raise
+            self._in_order_unavailable(f"tryEach reverted: {as_reverted(exc).reason}")
+            return None
+        sims: dict[int, Simulation] = {}
+        for run, output in zip(runs, outputs, strict=True):
+            try:
+                outcomes = decode_try_each(output, len(run))
+            except ValueError as exc:
+                self._in_order_unavailable(str(exc))
+                return None
+            for (index, _request), (ok, data) in zip(run, outcomes, strict=True):
+                sims[index] = (
+                    Simulation(head.number, True, return_data=data)
+                    if ok
+                    else failed_simulation(head.number, data)
+                )
+        return sims
+
+    def _in_order_unavailable(self, reason: str) -> None:
+        self.try_each_unavailable = reason
+        log.warning("the liquidator cannot simulate a batch in one call (%s): call by call", reason)
+
+    def _runs_within_block_gas(
+        self, items: list[tuple[int, ExecutionRequest]], block_gas_limit: int
+    ) -> list[list[tuple[int, ExecutionRequest]]]:
+        """``items`` in order, cut where the next would take a run past the block's gas
+        limit (each counted at its send's gas limit, its calldata and some slack; at least
+        one item a run)."""
+        margin = 10_000 + self.config.gas_margin_bps
+        budget = block_gas_limit - 100_000
+        runs: list[list[tuple[int, ExecutionRequest]]] = [[]]
+        used = 0
+        for item in items:
+            request = item[1]
+            gas = min(-(-request.gas_limit * margin // 10_000), self.config.max_gas_limit)
+            cost = gas + 16 * (len(request.data) + 64) + 10_000
+            if runs[-1] and used + cost > budget:
+                runs.append([])
+                used = 0
+            runs[-1].append(item)
+            used += cost
+        return runs
 
     def _execute_batch(
         self, requests: Sequence[ExecutionRequest], block: _BlockReads

@@ -15,9 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 from eth_abi.abi import decode as abi_decode
-from eth_utils.abi import event_signature_to_log_topic
+from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4byte_selector
 
-from bot.chain.reverts import Reverted, as_reverted, is_revert
+from bot.chain.reverts import Reverted, as_reverted, decode_revert, is_revert
 from bot.execute.node import Node, NodeUnavailable
 
 
@@ -181,3 +181,82 @@ def simulate(
         reverted = as_reverted(exc)
         return Simulation(number, False, reverted=reverted, kind=classify(reverted))
     return Simulation(number, True, return_data=returned, gas_estimate=gas)
+
+
+# ---------------------------------------------------------------- a batch in one call
+
+TRY_EACH = bytes(function_signature_to_4byte_selector("tryEach(bytes[])"))
+"""``FlashLiquidator.tryEach``: runs a list of its own liquidation calls in order, each
+rolled back alone when it reverts, and returns ``(bool[] ok, bytes[] results)``."""
+
+TRY_EACH_ITEMS = frozenset(
+    bytes(function_signature_to_4byte_selector(signature))
+    for signature in (
+        "liquidateWithFlashSwap(address,address,address,address,uint256,uint256)",
+        "liquidateFromInventory(address,address,address,uint256,uint256)",
+        "liquidateFromInventoryAndSell(address,address,address,address,uint256,uint256)",
+    )
+)
+"""The only calls ``tryEach`` runs (any other selector reverts the whole list)."""
+
+
+def _padded(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 32)
+
+
+def encode_try_each(calls: Sequence[bytes]) -> bytes:
+    """Calldata of ``tryEach(calls)``, ABI-encoded by hand (eth-abi's encoder costs tens of
+    microseconds an item, and a crash block has a thousand)."""
+    offsets: list[bytes] = []
+    tails: list[bytes] = []
+    at = 32 * len(calls)
+    for call in calls:
+        offsets.append(at.to_bytes(32, "big"))
+        tail = len(call).to_bytes(32, "big") + _padded(call)
+        tails.append(tail)
+        at += len(tail)
+    return b"".join(
+        [TRY_EACH, (32).to_bytes(32, "big"), len(calls).to_bytes(32, "big"), *offsets, *tails]
+    )
+
+
+def _word(data: bytes, at: int) -> int:
+    if at < 0 or at + 32 > len(data):
+        raise ValueError(f"tryEach answer: a word at byte {at} is past its end ({len(data)})")
+    return int.from_bytes(data[at : at + 32], "big")
+
+
+def decode_try_each(data: bytes, count: int) -> list[tuple[bool, bytes]]:
+    """``tryEach``'s ``(bool[] ok, bytes[] results)`` as (ok, return or revert data) per
+    item; ValueError when the answer is not that, for ``count`` items (a contract without
+    ``tryEach`` that answers anyway, e.g. through a fallback function)."""
+    ok_at, results_at = _word(data, 0), _word(data, 32)
+    if _word(data, ok_at) != count or _word(data, results_at) != count:
+        raise ValueError(f"tryEach answer: not {count} outcomes")
+    oks: list[bool] = []
+    for i in range(count):
+        flag = _word(data, ok_at + 32 * (i + 1))
+        if flag > 1:
+            raise ValueError(f"tryEach answer: ok[{i}] is {flag}, not a bool")
+        oks.append(flag == 1)
+    base = results_at + 32
+    outcomes: list[tuple[bool, bytes]] = []
+    for i in range(count):
+        start = base + _word(data, base + 32 * i)
+        length = _word(data, start)
+        if start + 32 + length > len(data):
+            raise ValueError(f"tryEach answer: results[{i}] runs past its end")
+        outcomes.append((oks[i], data[start + 32 : start + 32 + length]))
+    return outcomes
+
+
+def reverted_from_data(data: bytes) -> Reverted:
+    """The revert of raw revert data (as ``tryEach`` returns a failed item's), decoded as a
+    node's revert would be."""
+    return Reverted(decode_revert(data), data)
+
+
+def failed_simulation(block: int, data: bytes) -> Simulation:
+    """A reverted simulation from raw revert data, classified as :func:`simulate` would."""
+    reverted = reverted_from_data(data)
+    return Simulation(block, False, reverted=reverted, kind=classify(reverted))

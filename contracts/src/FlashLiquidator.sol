@@ -39,6 +39,7 @@ contract FlashLiquidator is IAmmCallee {
     error SeizedBelowRepayment(uint256 seized, uint256 owed);
     error ProfitBelowMinimum(uint256 profit, uint256 minProfit);
     error TransferFailed();
+    error NotALiquidation(uint256 index, bytes4 selector);
 
     struct FlashParams {
         address pair;
@@ -166,6 +167,35 @@ contract FlashLiquidator is IAmmCallee {
         profit = out > covered ? out - covered : 0;
         if (out < covered || profit < minProfit) revert ProfitBelowMinimum(profit, minProfit);
         emit Liquidated(user, collateral, debt, covered, seized, profit, false);
+    }
+
+    /// @notice Run a list of this contract's own liquidation calls in order, each on its own:
+    /// an item that reverts is rolled back alone (its revert data returned in `results`),
+    /// and every later item sees the effects of the earlier ones that succeeded. The bot
+    /// `eth_call`s this to simulate a block's sends in one call, in the order they will be
+    /// mined (one sender, nonce order). Each item is delegate-called into this contract, so
+    /// `msg.sender` stays the owner and each item takes the reentrancy lock itself (this
+    /// function does not hold it).
+    /// @dev Items are restricted to the three liquidation functions, and any other selector
+    /// reverts the whole call with `NotALiquidation`: the list is built from the bot's
+    /// plan, and a bug there must never turn into `withdraw` or `transferOwnership` in a
+    /// loop, or into `tryEach` calling itself. Each allowed item enforces its own minimum
+    /// profit, so even a list sent as a transaction can lose no more than its gas.
+    /// @return ok whether each item succeeded
+    /// @return results each item's return data, or its revert data when it failed
+    function tryEach(bytes[] calldata calls) external onlyOwner returns (bool[] memory ok, bytes[] memory results) {
+        uint256 n = calls.length;
+        ok = new bool[](n);
+        results = new bytes[](n);
+        for (uint256 i; i < n; ++i) {
+            bytes calldata item = calls[i];
+            bytes4 sel = item.length >= 4 ? bytes4(item[:4]) : bytes4(0);
+            if (
+                sel != this.liquidateWithFlashSwap.selector && sel != this.liquidateFromInventory.selector
+                    && sel != this.liquidateFromInventoryAndSell.selector
+            ) revert NotALiquidation(i, sel);
+            (ok[i], results[i]) = address(this).delegatecall(item);
+        }
     }
 
     /// @notice Move tokens out of the contract (inventory, profits).

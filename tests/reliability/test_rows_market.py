@@ -195,6 +195,8 @@ def test_row_23_random_callers_and_calldata_against_the_liquidator(env: Env) -> 
     functions = _liquidator_functions(env)
 
     def value_for(kind: str) -> st.SearchStrategy[Any]:
+        if kind.endswith("[]"):  # tryEach's list of calls
+            return st.lists(value_for(kind[:-2]), max_size=3)
         if kind == "address":
             return st.sampled_from(addresses)
         if kind.startswith("uint"):
