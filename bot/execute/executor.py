@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -240,7 +241,8 @@ def _is_revert_answer(answer: dict[str, Any]) -> bool:
 
 class Executor:
     """Open with :meth:`open`; call :meth:`execute` for each opportunity and :meth:`poll`
-    once per block. Not thread-safe: one loop drives it."""
+    once per block. One loop drives it; only :meth:`execute_batch` may be called from two
+    threads at once (see :attr:`pipelined`)."""
 
     def __init__(
         self,
@@ -269,6 +271,8 @@ class Executor:
         self.manager: TxManager | None = None
         self.nonces: NonceKeeper | None = None
         self._block: _BlockReads | None = None
+        self._staging = threading.Lock()
+        self._broadcasting = threading.Lock()
         self.try_each_unavailable: str | None = None
         """Why the liquidator cannot simulate a batch in one ``tryEach`` call (found out on
         the first try: an older deployment), after which batches are simulated call by call."""
@@ -478,6 +482,19 @@ class Executor:
             return ExecutionResult(Status.BLOCKED, request.key, str(exc))
         except NodeUnavailable as exc:
             return self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
+
+    @property
+    def pipelined(self) -> bool:
+        """Two threads may run :meth:`execute_batch` at once: one batch is broadcast while
+        the next is simulated and signed (the rest of a batch runs one at a time, and
+        batches broadcast in the order they were staged). Only against a node that takes
+        batched JSON-RPC over HTTP, through the public mempool: nowhere else does a batch
+        go out in one round trip (and eth-tester is not thread-safe)."""
+        return (
+            self.manager is not None
+            and self.manager.submitter.visible_in_pool
+            and self.node.batches
+        )
 
     def begin_block(self) -> Head | None:
         """Read, once for the sends of one block, what each send would otherwise re-read:
@@ -733,6 +750,36 @@ class Executor:
     def _execute_batch(
         self, requests: Sequence[ExecutionRequest], block: _BlockReads
     ) -> list[ExecutionResult]:
+        """Staged (checks, simulation, signing, the journal's commit) under ``_staging``;
+        broadcast under ``_broadcasting``, taken before ``_staging`` is let go, so that
+        batches broadcast in the order they were staged (nonce order) while the next one is
+        staged during this one's round trip (see :attr:`pipelined`)."""
+        assert self.manager is not None and self.journal is not None
+        with self._staging:
+            results, staged = self._stage_batch(requests, block)
+            if not staged:
+                return [results[i] for i in range(len(requests))]
+            failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
+            self._broadcasting.acquire()
+        attempts = [s.attempt for _, _, s in staged]
+        try:
+            outcomes = self._send_batch(attempts)
+        finally:
+            self._broadcasting.release()
+        with self._staging:
+            # The answers, in one transaction, not fsynced: lost with the machine, they are
+            # redone from the chain on restart (the attempts are journaled as signed).
+            with self.journal.batch(durable=False):
+                self.manager.record_originals(attempts, block.head, outcomes)
+            for (index, request, done), outcome in zip(staged, outcomes, strict=True):
+                results[index] = self._sent(request, done, outcome)
+        return [results[i] for i in range(len(requests))]
+
+    def _stage_batch(
+        self, requests: Sequence[ExecutionRequest], block: _BlockReads
+    ) -> tuple[dict[int, ExecutionResult], list[tuple[int, ExecutionRequest, _Staged]]]:
+        """Everything before the broadcast: the results of the requests refused, and the
+        staged (signed and durably journaled) rest."""
         assert self.manager is not None and self.journal is not None
         head = block.head
         journal = self.journal
@@ -829,17 +876,7 @@ class Executor:
                         _Staged(intent, attempt, plan.fees, plan.gas, plan.profit, plan.would_send),
                     )
                 )
-        if staged:
-            failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
-            attempts = [s.attempt for _, _, s in staged]
-            outcomes = self._send_batch(attempts)
-            # The answers, in one transaction, not fsynced: lost with the machine, they are
-            # redone from the chain on restart (the attempts are journaled as signed).
-            with journal.batch(durable=False):
-                self.manager.record_originals(attempts, head, outcomes)
-            for (index, request, done), outcome in zip(staged, outcomes, strict=True):
-                results[index] = self._sent(request, done, outcome)
-        return [results[i] for i in range(len(requests))]
+        return results, staged
 
     def _send_batch(self, attempts: list[Attempt]) -> list[SendOutcome]:
         """``eth_sendRawTransaction`` for each, in one batch; the answers read one by one."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -242,6 +243,7 @@ class Node:
         self.w3 = _without_chain_id_validation(w3)
         self._session: requests.Session | None = None
         """Batch requests' HTTP session (see :meth:`batch`)."""
+        self._session_lock = threading.Lock()
 
     def _wrap(self, what: str, exc: Exception) -> NodeUnavailable:
         return NodeUnavailable(f"{what}: {type(exc).__name__}: {scrub(str(exc))[:500]}")
@@ -434,6 +436,12 @@ class Node:
         """``eth_sendRawTransaction``; errors propagate for the caller to classify."""
         return hexstr(self.w3.eth.send_raw_transaction(raw))
 
+    @property
+    def batches(self) -> bool:
+        """Whether :meth:`batch` sends one JSON-RPC batch (an HTTP provider)."""
+        provider = self.w3.provider
+        return isinstance(provider, HTTPProvider) and provider.endpoint_uri is not None
+
     def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]] | None:
         """One JSON-RPC batch request; the raw responses in the order of ``calls`` (None:
         the provider cannot batch, e.g. eth-tester: the caller sends one request each).
@@ -457,8 +465,9 @@ class Node:
         )
         kwargs: dict[str, Any] = dict(provider.get_request_kwargs())
         kwargs.setdefault("timeout", 30)
-        if self._session is None:
-            self._session = requests.Session()
+        with self._session_lock:  # two sender threads may batch at once
+            if self._session is None:
+                self._session = requests.Session()
         try:
             with self._session.post(str(provider.endpoint_uri), data=body, **kwargs) as response:
                 response.raise_for_status()

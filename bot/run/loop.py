@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -173,10 +174,10 @@ class LiquidationLoop:
         self._sender: ThreadPoolExecutor | None = None
         self._reads: Future[Any] | None = None
         """The executor's block reads (``begin_block``), running on the sender thread."""
-        self._sending: tuple[list[tuple[Opportunity, ExecutionRequest]], Future[_Sent]] | None = (
-            None
+        self._sending: deque[tuple[list[tuple[Opportunity, ExecutionRequest]], Future[_Sent]]] = (
+            deque()
         )
-        """The batch the sender thread is simulating and broadcasting, if any."""
+        """The batches the sender threads are simulating and broadcasting, oldest first."""
 
     @property
     def gas_table(self) -> GasTable:
@@ -439,32 +440,45 @@ class LiquidationLoop:
     the journal's fsync; 128 rather than 32 took a crash block's 1,000-1,318 sends from
     ~0.85 to ~0.7 ms each once the plan was done)."""
 
-    # The executor's batches run on one sender thread while the planner decides the next
+    # The executor's batches run on sender threads while the planner decides the next
     # liquidations: a batch spends most of its time waiting on the node and on the journal's
-    # fsync, which is when the planner gets the interpreter. The executor is never used by
-    # two threads at once: the loop touches it only before the first batch is handed over
-    # and after the last is settled (``_settle``).
+    # fsync, which is when the planner gets the interpreter. Two batches may be in flight
+    # (``_depth``): the executor lets one broadcast while the next is simulated and signed,
+    # and serializes everything else. The loop itself touches the executor only before the
+    # first batch is handed over and after the last is settled (``_settle``).
+
+    def _depth(self) -> int:
+        """Batches in flight at once: two where the executor overlaps one batch's broadcast
+        with the next one's simulation and signing (see ``Executor.pipelined``)."""
+        return 2 if self.executor.pipelined else 1
 
     def _pump(self, report: BlockReport) -> None:
-        """Record a finished batch; hand the queue to the sender once it is free and the
-        queue holds a chunk."""
-        if self._sending is not None and self._sending[1].done():
+        """Record the finished batches; hand the queue to a sender thread once one is free
+        and the queue holds a chunk."""
+        while self._sending and self._sending[0][1].done():
             self._collect(report)
-        if self._sending is None and len(self._queued) >= self._chunk:
+        if len(self._sending) < self._depth() and len(self._queued) >= self._chunk:
             self._submit()
 
     def _drain(self, report: BlockReport) -> None:
         """Send everything queued and wait for it."""
-        while self._queued or self._sending is not None:
-            if self._sending is not None:
-                self._collect(report)
-            if self._queued:
+        while self._queued or self._sending:
+            if self._queued and len(self._sending) < self._depth():
                 self._submit()
+            else:
+                self._collect(report)
 
     def _settle(self, report: BlockReport) -> None:
-        """Wait for the batch in flight, if any, and record it."""
-        if self._sending is not None:
-            self._collect(report)
+        """Wait for the batches in flight, if any, and record them (every one, before the
+        first error is raised)."""
+        error: Exception | None = None
+        while self._sending:
+            try:
+                self._collect(report)
+            except Exception as exc:
+                error = error or exc
+        if error is not None:
+            raise error
 
     def _submit(self) -> None:
         queued = self._queued[: self._MAX_CHUNK]
@@ -480,11 +494,11 @@ class LiquidationLoop:
         else:
             future = self._sender_pool().submit(self._execute, requests)
         self._chunk = min(self._chunk * 2, self._MAX_CHUNK)
-        self._sending = (queued, future)
+        self._sending.append((queued, future))
 
     def _sender_pool(self) -> ThreadPoolExecutor:
         if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-send")
+            self._sender = ThreadPoolExecutor(max_workers=2, thread_name_prefix="liqbot-send")
         return self._sender
 
     def _await_reads(self) -> None:
@@ -498,9 +512,7 @@ class LiquidationLoop:
         return _Sent(results, time.monotonic())
 
     def _collect(self, report: BlockReport) -> None:
-        assert self._sending is not None
-        queued, future = self._sending
-        self._sending = None
+        queued, future = self._sending.popleft()
         sent = future.result()  # an executor error surfaces here, in the loop's thread
         for (opp, _), result in zip(queued, sent.results, strict=True):
             report.results.append(result)
