@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bot.chain.artifacts import abi_of
 from bot.chain.multicall import Call, Multicall, Read, ReadFailed
 from bot.chain.rpc import LogEntry
-from bot.model.health import AccountData, account_data
+from bot.model.health import AccountData, account_data, account_data_at, reserve_levels
 from bot.model.types import (
     Account,
     ExecutionPath,
@@ -445,6 +445,10 @@ class AavePoolAdapter(LendingProtocol):
 
     def account_health(self, market: MarketState, account: Account, timestamp: int) -> AccountData:
         return account_data(market, account, timestamp)
+
+    def health_at(self, market: MarketState, timestamp: int) -> Callable[[Account], AccountData]:
+        levels = reserve_levels(market, timestamp)  # each reserve's indexes compounded once
+        return lambda account: account_data_at(levels, account)
 
     # ------------------------------------------------------------------ writes
 

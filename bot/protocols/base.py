@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -282,6 +282,11 @@ class LendingProtocol(ABC):
     @abstractmethod
     def account_health(self, market: MarketState, account: Account, timestamp: int) -> AccountData:
         """What ``health_read`` would return, computed locally and exactly."""
+
+    def health_at(self, market: MarketState, timestamp: int) -> Callable[[Account], AccountData]:
+        """:meth:`account_health` for the many accounts of one recompute (one market state,
+        one timestamp): a protocol may work out once what they all share."""
+        return lambda account: self.account_health(market, account, timestamp)
 
     # -- writes
     @abstractmethod

@@ -848,6 +848,7 @@ class Watcher:
         have carried near the line (popped from the index, whose bounds then hold again
         at the prices used here)."""
         market = self.book.market_state(last_good_prices=True)
+        health = self.protocol.health_at(market, timestamp)
         line = self._watch_line
         candidate_line = self._candidate_line
         moved = self._index.reprice(_levels(market, timestamp), line)
@@ -859,7 +860,7 @@ class Watcher:
                 self._index.discard(user)
                 continue
             try:
-                data = self.protocol.account_health(market, self.book.account(user), timestamp)
+                data = health(self.book.account(user))
             except (KeyError, ZeroDivisionError) as exc:
                 log.warning("watch: cannot compute health of %s: %s", user, exc)
                 self._unpriced.add(user)

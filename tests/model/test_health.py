@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bot.model.fixed_point import BASE_UNIT, RAY, UINT256_MAX, WAD
-from bot.model.health import account_data, close_factor
+from bot.model.health import account_data, account_data_at, close_factor, reserve_levels
 from bot.model.types import Account, MarketState, ReserveState, UserReserve
 from tests.model.factories import USDC, USER, WBTC, WETH, borrower, reserve, two_asset_market
+from tests.model.test_plan_lazy import crowded
 
 T = 0
 
@@ -97,3 +102,27 @@ def test_close_factor_threshold() -> None:
     assert close_factor(95 * WAD // 100 + 1) == 5000
     assert close_factor(95 * WAD // 100) == 10_000
     assert close_factor(0) == 10_000
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded(), st.integers(0, 3 * 365 * 24 * 3600), st.booleans())
+def test_reserve_levels_give_account_data_to_the_wei(
+    case: dict[str, object], elapsed: int, unpriced: bool
+) -> None:
+    """The watcher's bulk recompute (levels once per block) is ``account_data``, exactly,
+    including refusing an account whose reserve has no price."""
+    market = case["market"]
+    accounts = case["accounts"]
+    assert isinstance(market, MarketState) and isinstance(accounts, list)
+    if unpriced:
+        market = replace(market, prices={a: p for a, p in market.prices.items() if a != WBTC})
+    t = max(r.state.last_update_timestamp for r in market.reserves) + elapsed
+    levels = reserve_levels(market, t)
+    for account in accounts:
+        try:
+            expected = account_data(market, account, t)
+        except KeyError as exc:
+            with pytest.raises(KeyError, match=str(exc.args[0])):
+                account_data_at(levels, account)
+            continue
+        assert account_data_at(levels, account) == expected
