@@ -327,10 +327,12 @@ _ADDRESS_TEXT = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
 def _valid_case(address: str) -> bool:
-    """All one case, or a valid EIP-55 checksum (what eth_abi accepts). The checksum goes
-    through the book's spelling cache: a crash block sends to a thousand new users."""
+    """All one case, or a valid EIP-55 checksum (what eth_abi accepts). The checksum is
+    looked up by the lower-case spelling, the one the book's decoding filled the cache
+    with: a crash block sends to a thousand users the cache already holds."""
     body = address[2:]
-    return body == body.lower() or body == body.upper() or checksum_address(address) == address
+    lower = body.lower()
+    return body == lower or body == body.upper() or checksum_address("0x" + lower) == address
 
 
 def _encode_word(kind: str, value: Any) -> bytes | None:
