@@ -30,7 +30,9 @@ list of liquidatable accounts (logs, market reads, exact health: the model's lis
 simulated on chain before it is signed, and the pool's confirmation of every liquidatable
 account follows the block's sends, timed as *confirmed*); *first broadcast* = the first
 signed liquidation accepted by the node; *all broadcast* = the last liquidation of the
-block's plan accepted by the node. All RPC of the bot goes through the proxy (one extra
+block's plan accepted by the node; with it, the CPU the bot's process (every thread) and
+anvil used from the head to that moment (on two cores, their sum over the wall time says how
+busy the machine was). All RPC of the bot goes through the proxy (one extra
 loopback hop per request, included in the times). The bot's executor is configured for a
 benchmark only in what caps throughput: ``max_in_flight`` is unlimited (the default 4 caps
 broadcasts per block) and the node's gas estimate is skipped (``estimate_gas=False``, the
@@ -45,6 +47,7 @@ import gc
 import http.client
 import json
 import multiprocessing
+import os
 import random
 import resource
 import statistics
@@ -311,6 +314,69 @@ def rss_mib() -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int | str = "self") -> float:
+    """CPU seconds (user + system) a process has used, every thread."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _sample_cpu(pids: tuple[int, int], every: float, conn: Any) -> None:
+    """The sampler process: (time, bot CPU, anvil CPU) every ``every`` seconds, kept until
+    asked for ("get") or dropped ("reset"); "stop" ends it."""
+    samples: list[tuple[float, float, float]] = []
+    conn.send("ready")
+    while True:
+        if conn.poll(every):
+            what = conn.recv()
+            if what == "stop":
+                return
+            if what == "get":
+                conn.send(samples)
+            samples = []
+            continue
+        try:
+            samples.append((time.monotonic(), cpu_s(pids[0]), cpu_s(pids[1])))
+        except OSError:
+            return
+
+
+class CpuSampler:
+    """CPU used by the bot's process and by anvil, sampled every few milliseconds by a
+    process of its own (a thread here would take the bot's interpreter lock 200 times a
+    second), to say what a crash block costs each of them up to its last broadcast."""
+
+    def __init__(self, anvil_pid: int, every: float = 0.01) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_sample_cpu, args=((os.getpid(), anvil_pid), every, child), daemon=True
+        )
+        self._process.start()
+        assert self._conn.recv() == "ready"
+
+    def reset(self) -> None:
+        self._conn.send("reset")
+
+    def between(self, start: float, end: float) -> tuple[float, float]:
+        """(bot, anvil) CPU seconds from the last sample at or before ``start`` to the first
+        at or after ``end`` (so a little over the span, never under); then reset."""
+        self._conn.send("get")
+        samples: list[tuple[float, float, float]] = self._conn.recv()
+        if not samples:
+            return 0.0, 0.0
+        before = [x for x in samples if x[0] <= start] or samples[:1]
+        after = [x for x in samples if x[0] >= end] or samples[-1:]
+        a, b = before[-1], after[0]
+        return b[1] - a[1], b[2] - a[2]
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._process.join(5)
+
+
 @dataclass
 class BlockFigures:
     kind: str
@@ -329,13 +395,24 @@ class BlockFigures:
     confirmed_ms: float | None = None
     """When the pool's confirmation (after the sends) came back."""
     mismatched: int = 0
+    cpu_bot_ms: float | None = None
+    """CPU the bot's process used from the head to the last broadcast (every thread)."""
+    cpu_anvil_ms: float | None = None
+    """CPU anvil used over the same span."""
 
 
 def follow_block(
-    kind: str, watcher: Watcher, loop: LiquidationLoop, proxy: CountingProxy
+    kind: str,
+    watcher: Watcher,
+    loop: LiquidationLoop,
+    proxy: CountingProxy,
+    cpu: CpuSampler | None = None,
 ) -> BlockFigures:
     """Let the bot handle the newest block, timed from the moment it knows the head."""
     proxy.reset()
+    if cpu is not None:
+        cpu.reset()
+        time.sleep(0.025)  # a sample or two before the head is read (not timed)
     recomputed = watcher.stats.recomputed
     header = watcher.rpc.get_block("latest")
     seen = time.monotonic()
@@ -350,6 +427,10 @@ def follow_block(
     def ms(at: float | None) -> float | None:
         return None if at is None else (at - seen) * 1000
 
+    cpu_bot = cpu_anvil = None
+    if cpu is not None and report.last_broadcast_at is not None:
+        bot_s, anvil_s = cpu.between(seen, report.last_broadcast_at)
+        cpu_bot, cpu_anvil = bot_s * 1000, anvil_s * 1000
     return BlockFigures(
         kind=kind,
         block=header.number,
@@ -365,6 +446,8 @@ def follow_block(
         recomputed=watcher.stats.recomputed - recomputed,
         confirmed_ms=ms(report.confirmed_at),
         mismatched=len(report.mismatched),
+        cpu_bot_ms=cpu_bot,
+        cpu_anvil_ms=cpu_anvil,
     )
 
 
@@ -466,7 +549,10 @@ def measure(
             Signer(bot, "bench key"),
             out=lambda line: None,
         )
+        cpu: CpuSampler | None = None
         try:
+            assert chain.anvil.pid is not None
+            cpu = CpuSampler(chain.anvil.pid)
             with following_heads() as collector:  # as LiquidationLoop.run does
                 loop = LiquidationLoop(
                     w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
@@ -486,11 +572,11 @@ def measure(
                     if args.profile is not None:
                         profiler = cProfile.Profile()
                         figures = profiler.runcall(
-                            follow_block, f"crash {k + 1}", watcher, loop, proxy
+                            follow_block, f"crash {k + 1}", watcher, loop, proxy, cpu
                         )
                         profiler.dump_stats(f"{args.profile}.crash{k + 1}")
                     else:
-                        figures = follow_block(f"crash {k + 1}", watcher, loop, proxy)
+                        figures = follow_block(f"crash {k + 1}", watcher, loop, proxy, cpu)
                     collector.after_block()
                     blocks.append(figures)
                     say(
@@ -516,6 +602,8 @@ def measure(
                 watcher._recompute(holders, head.timestamp)
                 holders_ms = (time.perf_counter() - t0) * 1000
         finally:
+            if cpu is not None:
+                cpu.stop()
             executor.close()
     sample_users = [u for u in chain.borrowers]
     baseline_ms, timed = naive_baseline(
@@ -530,6 +618,7 @@ def measure(
 
     detect = worst([b.detect_ms for b in crash])
     assert detect is not None
+    slowest = max(crash, key=lambda b: b.all_broadcast_ms or 0.0)
     out: dict[str, Any] = {
         "accounts": args.accounts,
         "borrowers_in_book": first.borrowers,
@@ -539,6 +628,8 @@ def measure(
         "detect_ms": round(detect, 1),
         "first_broadcast_ms": _round(worst([b.first_broadcast_ms for b in crash])),
         "all_broadcast_ms": _round(worst([b.all_broadcast_ms for b in crash])),
+        "all_broadcast_cpu_bot_ms": _round(slowest.cpu_bot_ms),
+        "all_broadcast_cpu_anvil_ms": _round(slowest.cpu_anvil_ms),
         "confirmed_ms": _round(worst([b.confirmed_ms for b in crash])),
         "confirm_mismatches": sum(b.mismatched for b in crash),
         "idle_detect_ms": round(statistics.median(b.detect_ms for b in idle), 1) if idle else None,
@@ -583,6 +674,8 @@ def table(out: dict[str, Any]) -> Table:
         ("detect_ms", "detection (ms)"),
         ("first_broadcast_ms", "first broadcast (ms)"),
         ("all_broadcast_ms", "all profitable broadcast (ms)"),
+        ("all_broadcast_cpu_bot_ms", "  CPU by then: the bot's process, every thread (ms)"),
+        ("all_broadcast_cpu_anvil_ms", "  CPU by then: anvil (ms)"),
         ("confirmed_ms", "pool's confirmation back, after the sends (ms)"),
         ("baseline_detect_ms", "naive baseline detection (ms)"),
         ("speedup", "speed-up over the baseline"),
