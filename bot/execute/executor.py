@@ -23,6 +23,9 @@ broadcasts it in another, journaling its intents with their signed transactions 
 multi-row statements; every check above still runs for each liquidation. Without gas
 estimates, a batch of liquidations through our liquidator is simulated in one ``eth_call``
 of its ``tryEach``, each on the state the earlier ones leave (the order they are mined in).
+Against a JSON-RPC node, two threads may run batches at once: one batch's broadcasts are on
+their way while the next is staged, and batches still broadcast in nonce order
+(:attr:`Executor.pipelined`).
 """
 
 from __future__ import annotations
