@@ -345,7 +345,7 @@ def _sample_cpu(pids: tuple[int, int], every: float, conn: Any) -> None:
 
 class CpuSampler:
     """CPU used by the bot's process and by anvil, sampled every few milliseconds by a
-    process of its own (a thread here would take the bot's interpreter lock 200 times a
+    process of its own (a thread here would take the bot's interpreter lock 100 times a
     second), to say what a crash block costs each of them up to its last broadcast."""
 
     def __init__(self, anvil_pid: int, every: float = 0.01) -> None:
