@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -231,6 +231,34 @@ def _profit_from_return(route: Route, data: bytes) -> int | None:
         return None
     # FLASH / INVENTORY_SWAP: (uint256 profit); INVENTORY: (uint256 seized, uint256 covered).
     return int.from_bytes(data[:32], "big")
+
+
+class _IntentFields(TypedDict):
+    key: str
+    kind: IntentKind
+    path: str
+    target: str
+    calldata: bytes
+    value: int
+    gas_limit: int
+    observed_block: int
+    request: dict[str, Any]
+
+
+def _intent_fields(request: ExecutionRequest, gas: int) -> _IntentFields:
+    """What the journal keeps of a liquidation's intent, written alone (``add_intent``) or
+    with its first signed transaction (``SignedOriginal``)."""
+    return _IntentFields(
+        key=request.key,
+        kind=IntentKind.LIQUIDATION,
+        path=str(request.route),
+        target=request.to,
+        calldata=request.data,
+        value=request.value,
+        gas_limit=gas,
+        observed_block=request.observed_block,
+        request=request.to_json(),
+    )
 
 
 def _is_revert_answer(answer: dict[str, Any]) -> bool:
@@ -840,15 +868,7 @@ class Executor:
                         request,
                         plan,
                         SignedOriginal(
-                            key=request.key,
-                            kind=IntentKind.LIQUIDATION,
-                            path=str(request.route),
-                            target=request.to,
-                            calldata=request.data,
-                            value=request.value,
-                            gas_limit=plan.gas,
-                            observed_block=request.observed_block,
-                            request=request.to_json(),
+                            **_intent_fields(request, plan.gas),
                             nonce=plan.nonce,
                             tx_hash=signed.tx_hash,
                             raw_tx=signed.raw,
@@ -1155,17 +1175,7 @@ class Executor:
         nonce is the counter's as it is now (the plan's assumed the batch's earlier sends)."""
         assert self.manager is not None and self.journal is not None and plan.nonce is not None
         try:
-            intent = self.journal.add_intent(
-                key=request.key,
-                kind=IntentKind.LIQUIDATION,
-                path=str(request.route),
-                target=request.to,
-                calldata=request.data,
-                value=request.value,
-                gas_limit=plan.gas,
-                observed_block=request.observed_block,
-                request=request.to_json(),
-            )
+            intent = self.journal.add_intent(**_intent_fields(request, plan.gas))
         except DuplicateIntent as exc:
             return ExecutionResult(Status.IN_FLIGHT, request.key, str(exc))
         nonce = plan.nonce
