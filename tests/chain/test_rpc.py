@@ -18,6 +18,7 @@ from bot.chain.rpc import (
     RpcError,
     RpcUnavailable,
     Web3Endpoint,
+    _eip55,
     checksum_address,
 )
 from tests.chain.rpc_proxy import RpcProxy
@@ -175,3 +176,15 @@ def test_checksum_spelling_is_eip55_in_every_input_form() -> None:
     for bad in ("0x12", "0x" + "zz" * 20, "hello", "0x" + "ab" * 21, "0x" + "ab" * 19 + "g0"):
         with pytest.raises(ValueError):
             checksum_address(bad)
+
+
+def test_a_new_spelling_of_a_known_address_computes_no_checksum_again() -> None:
+    """Logs spell addresses in lower case and the model in EIP-55: each address is hashed
+    once, whatever spelling comes first."""
+    lower = "0x" + random.Random(56).randbytes(20).hex()
+    spelt = Web3.to_checksum_address(lower)
+    assert checksum_address(lower) == spelt
+    computed = _eip55.cache_info().misses
+    assert checksum_address(spelt) == spelt
+    assert checksum_address("0X" + lower[2:].upper()) == spelt
+    assert _eip55.cache_info().misses == computed
