@@ -33,7 +33,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -270,10 +272,129 @@ def _is_revert_answer(answer: dict[str, Any]) -> bool:
     return error.get("code") == 3 or "revert" in str(error.get("message", "")).lower()
 
 
+class BatchSend:
+    """One :meth:`Executor.execute_batch`, run in steps by the thread that plans: that
+    thread does the batch's own work (checks, signing, the journal) between two of its
+    decisions, and only the node's round trips run elsewhere: the simulation on
+    ``simulations``, the broadcast on ``broadcasts``, one worker thread each (so that one
+    batch's simulation runs while an earlier one is broadcast, and broadcasts leave in the
+    order they were signed: nonce order).
+
+    Why not a sender thread that does it all: signing and journaling call into
+    libsecp256k1, keccak and SQLite, and each call lets go of the interpreter; a thread
+    that makes them while the planner runs waits for it again, every time, behind a
+    planner that keeps it for a switch interval. Measured on the bench's crash blocks,
+    a sender thread took ~250 ms to stage 8 liquidations while the planner ran, and most
+    liquidations went out only after the plan was done. The planning thread itself makes
+    those calls without waiting: nothing else wants the interpreter then.
+
+    The caller calls, in this order: :meth:`start` (the checks; the simulation sent off),
+    :meth:`sign` once :attr:`simulated` (signed and durably journaled, then the broadcast
+    sent off; batches are signed in the order they were started), :meth:`finish` once
+    :attr:`broadcast` (the answers journaled; the results, and when the node answered).
+    """
+
+    def __init__(
+        self,
+        executor: Executor,
+        requests: list[ExecutionRequest],
+        block: _BlockReads,
+        simulations: ThreadPoolExecutor,
+        broadcasts: ThreadPoolExecutor,
+    ) -> None:
+        self._executor = executor
+        self.requests = requests
+        self._block = block
+        self._simulations = simulations
+        self._broadcasts = broadcasts
+        self._results: dict[int, ExecutionResult] = {}
+        self._ready: list[tuple[int, ExecutionRequest, _Prepared]] = []
+        self._simulation: Future[dict[int, Simulation]] | None = None
+        self._staged: list[tuple[int, ExecutionRequest, _Staged]] = []
+        self._broadcast: Future[tuple[list[SendOutcome], float]] | None = None
+        self._error: BaseException | None = None
+        self.signed = False
+
+    def start(self) -> None:
+        executor = self._executor
+        try:
+            with executor._staging:
+                self._results, self._ready = executor._prepare_batch(self.requests)
+        except ChainMismatch as exc:
+            self._block_all(exc)
+            return
+        items = [(i, r) for i, r, _ in self._ready]
+        if items:
+            self._simulation = self._simulations.submit(
+                executor._simulate_batch, items, self._block.head
+            )
+
+    @property
+    def simulated(self) -> bool:
+        return self._simulation is None or self._simulation.done()
+
+    @property
+    def waiting_on(self) -> Future[Any] | None:
+        """The round trip this batch waits for next (None: none)."""
+        return self._broadcast if self.signed else self._simulation
+
+    def sign(self) -> None:
+        if self.signed:
+            return
+        executor = self._executor
+        self.signed = True
+        if not self._ready:
+            return
+        try:
+            sims = self._simulation.result() if self._simulation is not None else {}
+            with executor._staging:
+                self._staged = executor._sign_batch(self._ready, sims, self._block, self._results)
+            if self._staged:
+                failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
+        except ChainMismatch as exc:
+            self._block_all(exc)
+            return
+        except BaseException as exc:
+            self._error = exc  # nothing of the batch was sent; finish raises it again
+            raise
+        if self._staged:
+            self._broadcast = self._broadcasts.submit(
+                self._send, [staged.attempt for _, _, staged in self._staged]
+            )
+
+    def _send(self, attempts: list[Attempt]) -> tuple[list[SendOutcome], float]:
+        with self._executor._broadcasting:
+            outcomes = self._executor._send_batch(attempts)
+        return outcomes, time.monotonic()
+
+    @property
+    def broadcast(self) -> bool:
+        return self.signed and (self._broadcast is None or self._broadcast.done())
+
+    def finish(self) -> tuple[list[ExecutionResult], float]:
+        if not self.signed:
+            raise RuntimeError("BatchSend.finish before sign")
+        if self._error is not None:
+            raise self._error
+        at = time.monotonic()
+        if self._broadcast is not None:
+            outcomes, at = self._broadcast.result()
+            with self._executor._staging:
+                self._executor._record_batch(self._staged, outcomes, self._block, self._results)
+        return [self._results[i] for i in range(len(self.requests))], at
+
+    def _block_all(self, exc: ChainMismatch) -> None:
+        self._ready, self._staged, self.signed = [], [], True
+        self._results = {
+            i: ExecutionResult(Status.BLOCKED, r.key, str(exc)) for i, r in enumerate(self.requests)
+        }
+
+
 class Executor:
     """Open with :meth:`open`; call :meth:`execute` for each opportunity and :meth:`poll`
     once per block. One loop drives it; only :meth:`execute_batch` may be called from two
-    threads at once (see :attr:`pipelined`)."""
+    threads at once, and a :class:`BatchSend` runs its round trips on threads of its own
+    (see :attr:`pipelined`)."""
 
     def __init__(
         self,
@@ -516,11 +637,12 @@ class Executor:
 
     @property
     def pipelined(self) -> bool:
-        """Two threads may run :meth:`execute_batch` at once: one batch is broadcast while
-        the next is simulated and signed (the rest of a batch runs one at a time, and
-        batches broadcast in the order they were staged). Only against a node that takes
-        batched JSON-RPC over HTTP, through the public mempool: nowhere else does a batch
-        go out in one round trip (and eth-tester is not thread-safe)."""
+        """Batches may overlap: sent in steps (:meth:`start_batch`), or by two threads
+        running :meth:`execute_batch` at once (one batch is broadcast while the next is
+        simulated and signed; the rest of a batch runs one at a time, and batches broadcast
+        in the order they were staged). Only against a node that takes batched JSON-RPC
+        over HTTP, through the public mempool: nowhere else does a batch go out in one
+        round trip (and eth-tester is not thread-safe)."""
         return (
             self.manager is not None
             and self.manager.submitter.visible_in_pool
@@ -787,36 +909,44 @@ class Executor:
         staged during this one's round trip (see :attr:`pipelined`)."""
         assert self.manager is not None and self.journal is not None
         with self._staging:
-            results, staged = self._stage_batch(requests, block)
+            results, ready = self._prepare_batch(requests)
+            sims = self._simulate_batch([(i, r) for i, r, _ in ready], block.head)
+            staged = self._sign_batch(ready, sims, block, results)
             if not staged:
                 return [results[i] for i in range(len(requests))]
             failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
             self._broadcasting.acquire()
-        attempts = [s.attempt for _, _, s in staged]
         try:
-            outcomes = self._send_batch(attempts)
+            outcomes = self._send_batch([s.attempt for _, _, s in staged])
         finally:
             self._broadcasting.release()
         with self._staging:
-            # The answers, in one transaction, not fsynced: lost with the machine, they are
-            # redone from the chain on restart (the attempts are journaled as signed).
-            with self.journal.batch(durable=False):
-                self.manager.record_originals(attempts, block.head, outcomes)
-            for (index, request, done), outcome in zip(staged, outcomes, strict=True):
-                results[index] = self._sent(request, done, outcome)
+            self._record_batch(staged, outcomes, block, results)
         return [results[i] for i in range(len(requests))]
 
-    def _stage_batch(
-        self, requests: Sequence[ExecutionRequest], block: _BlockReads
-    ) -> tuple[dict[int, ExecutionResult], list[tuple[int, ExecutionRequest, _Staged]]]:
-        """Everything before the broadcast: the results of the requests refused, and the
-        staged (signed and durably journaled) rest."""
-        assert self.manager is not None and self.journal is not None
-        head = block.head
-        journal = self.journal
+    def start_batch(
+        self,
+        requests: Sequence[ExecutionRequest],
+        simulations: ThreadPoolExecutor,
+        broadcasts: ThreadPoolExecutor,
+    ) -> BatchSend | None:
+        """:meth:`execute_batch` in steps, for a caller that plans on this thread: see
+        :class:`BatchSend`. None where a batch is not sent so (see :attr:`pipelined`, and no
+        block reads open): the caller calls :meth:`execute_batch` instead."""
+        block = self._block
+        if not requests or block is None or not self.pipelined:
+            return None
+        return BatchSend(self, list(requests), block, simulations, broadcasts)
+
+    def _prepare_batch(
+        self, requests: Sequence[ExecutionRequest]
+    ) -> tuple[dict[int, ExecutionResult], list[tuple[int, ExecutionRequest, _Prepared]]]:
+        """Each request's checks before its simulation: the refused ones' results, by index,
+        and the rest."""
+        assert self.journal is not None
         results: dict[int, ExecutionResult] = {}
         ready: list[tuple[int, ExecutionRequest, _Prepared]] = []
-        history = journal.key_history([r.key for r in requests])  # one query for the batch
+        history = self.journal.key_history([r.key for r in requests])  # one query for all
         for index, request in enumerate(requests):
             try:
                 prep = self._prepare(request, history)
@@ -826,7 +956,36 @@ class Executor:
                 results[index] = prep
             else:
                 ready.append((index, request, prep))
-        sims = self._simulate_batch([(i, r) for i, r, _ in ready], head)
+        return results, ready
+
+    def _record_batch(
+        self,
+        staged: list[tuple[int, ExecutionRequest, _Staged]],
+        outcomes: list[SendOutcome],
+        block: _BlockReads,
+        results: dict[int, ExecutionResult],
+    ) -> None:
+        """The broadcast's answers, in one transaction, not fsynced: lost with the machine,
+        they are redone from the chain on restart (the attempts are journaled as signed)."""
+        assert self.manager is not None and self.journal is not None
+        with self.journal.batch(durable=False):
+            self.manager.record_originals([s.attempt for _, _, s in staged], block.head, outcomes)
+        for (index, request, done), outcome in zip(staged, outcomes, strict=True):
+            results[index] = self._sent(request, done, outcome)
+
+    def _sign_batch(
+        self,
+        ready: list[tuple[int, ExecutionRequest, _Prepared]],
+        sims: dict[int, Simulation],
+        block: _BlockReads,
+        results: dict[int, ExecutionResult],
+    ) -> list[tuple[int, ExecutionRequest, _Staged]]:
+        """Sign the simulated requests that pass and journal them durably, in one commit;
+        the refused ones' results go into ``results``. Returns the staged (signed and
+        journaled, not broadcast) ones."""
+        assert self.manager is not None and self.journal is not None
+        head = block.head
+        journal = self.journal
         staged: list[tuple[int, ExecutionRequest, _Staged]] = []
         # Every intent and signed attempt of the batch in one SQLite transaction (one fsync,
         # not one per write), written together by ``add_originals`` once all are signed:
@@ -899,7 +1058,7 @@ class Executor:
                         _Staged(intent, attempt, plan.fees, plan.gas, plan.profit, plan.would_send),
                     )
                 )
-        return results, staged
+        return staged
 
     def _send_batch(self, attempts: list[Attempt]) -> list[SendOutcome]:
         """``eth_sendRawTransaction`` for each, in one batch; the answers read one by one."""

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +25,7 @@ from web3 import Web3
 from bot.chain.multicall import ReadFailed
 from bot.deploy.market import Deployment
 from bot.execute import ExecutionResult, Executor, Status, Update, request_from_opportunity
+from bot.execute.executor import BatchSend
 from bot.execute.request import ExecutionRequest, opportunity_key
 from bot.model.gas import GasTable, next_base_fee
 from bot.model.health import account_data
@@ -109,6 +110,26 @@ class _Sent:
     at: float
 
 
+@dataclass(slots=True)
+class _InFlight:
+    """A batch handed over: run whole on a sender thread (``future``), or in steps on
+    this thread with only its round trips elsewhere (``steps``, see :class:`BatchSend`)."""
+
+    queued: list[tuple[Opportunity, ExecutionRequest]]
+    future: Future[_Sent] | None = None
+    steps: BatchSend | None = None
+
+    @property
+    def finished(self) -> bool:
+        if self.steps is not None:
+            return self.steps.broadcast
+        return self.future is None or self.future.done()
+
+    @property
+    def waiting_on(self) -> Future[Any] | None:
+        return self.steps.waiting_on if self.steps is not None else self.future
+
+
 @dataclass(frozen=True, slots=True)
 class LeftAlone:
     """A liquidatable account the bot did not liquidate in a block, and why."""
@@ -174,10 +195,9 @@ class LiquidationLoop:
         self._sender: ThreadPoolExecutor | None = None
         self._reads: Future[Any] | None = None
         """The executor's block reads (``begin_block``), running on the sender thread."""
-        self._sending: deque[tuple[list[tuple[Opportunity, ExecutionRequest]], Future[_Sent]]] = (
-            deque()
-        )
-        """The batches the sender threads are simulating and broadcasting, oldest first."""
+        self._node_io: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._sending: deque[_InFlight] = deque()
+        """The batches being simulated and broadcast, oldest first."""
 
     @property
     def gas_table(self) -> GasTable:
@@ -440,31 +460,53 @@ class LiquidationLoop:
     the journal's fsync; 128 rather than 32 took a crash block's 1,000-1,318 sends from
     ~0.85 to ~0.7 ms each once the plan was done)."""
 
-    # The executor's batches run on sender threads while the planner decides the next
-    # liquidations: a batch spends most of its time waiting on the node and on the journal's
-    # fsync, which is when the planner gets the interpreter. Two batches may be in flight
-    # (``_depth``): the executor lets one broadcast while the next is simulated and signed,
-    # and serializes everything else. The loop itself touches the executor only before the
-    # first batch is handed over and after the last is settled (``_settle``).
+    # Against a JSON-RPC node through the public mempool (``Executor.pipelined``), this
+    # thread plans and also does each batch's own work between two decisions: checks,
+    # signing, the journal (``BatchSend``); only the node's round trips wait on two worker
+    # threads (simulations, broadcasts), each in order, so the planner never waits on the
+    # node and broadcasts leave in nonce order. Up to three batches are in flight: one
+    # broadcast, the next simulated, a third waiting for its simulation. Elsewhere
+    # (eth-tester, relays) one batch at a time runs whole on a sender thread, and the loop
+    # touches the executor only before the first batch is handed over and after the last
+    # is settled (``_settle``).
 
     def _depth(self) -> int:
-        """Batches in flight at once: two where the executor overlaps one batch's broadcast
-        with the next one's simulation and signing (see ``Executor.pipelined``)."""
-        return 2 if self.executor.pipelined else 1
+        """Batches in flight at once."""
+        return 3 if self.executor.pipelined else 1
 
     def _pump(self, report: BlockReport) -> None:
-        """Record the finished batches; hand the queue to a sender thread once one is free
-        and the queue holds a chunk."""
-        while self._sending and self._sending[0][1].done():
+        """Move the batches in flight on (sign the simulated ones, record the broadcast
+        ones); hand the queue over once a batch is free and the queue holds a chunk."""
+        self._advance()
+        while self._sending and self._sending[0].finished:
             self._collect(report)
         if len(self._sending) < self._depth() and len(self._queued) >= self._chunk:
             self._submit()
+
+    def _advance(self) -> None:
+        """Sign, oldest first, the batches whose simulations are back (a batch is signed
+        only after the ones started before it: nonces are taken in that order)."""
+        for batch in self._sending:
+            steps = batch.steps
+            if steps is None or steps.signed:
+                continue
+            if not steps.simulated:
+                return
+            steps.sign()
 
     def _drain(self, report: BlockReport) -> None:
         """Send everything queued and wait for it."""
         while self._queued or self._sending:
             if self._queued and len(self._sending) < self._depth():
                 self._submit()
+                continue
+            self._advance()
+            if self._sending[0].finished:
+                self._collect(report)
+                continue
+            pending = [f for b in self._sending if (f := b.waiting_on) is not None]
+            if pending:
+                wait(pending, return_when=FIRST_COMPLETED)
             else:
                 self._collect(report)
 
@@ -484,22 +526,38 @@ class LiquidationLoop:
         queued = self._queued[: self._MAX_CHUNK]
         self._queued = self._queued[self._MAX_CHUNK :]
         requests = [request for _, request in queued]
-        future: Future[_Sent] = Future()
+        batch = _InFlight(queued)
         if self._chunk == 1:
             # The block's first liquidation goes out from this thread, before the planner
             # resumes: handing it over would only queue it behind the planner for the
             # interpreter.
             self._await_reads()
-            future.set_result(self._execute(requests))
+            batch.future = Future()
+            batch.future.set_result(self._execute(requests))
         else:
-            future = self._sender_pool().submit(self._execute, requests)
+            self._await_reads()  # the block's reads, before this thread uses the executor
+            batch.steps = self.executor.start_batch(requests, *self._node_io_pools())
+            if batch.steps is not None:
+                batch.steps.start()
+            else:
+                batch.future = self._sender_pool().submit(self._execute, requests)
         self._chunk = min(self._chunk * 2, self._MAX_CHUNK)
-        self._sending.append((queued, future))
+        self._sending.append(batch)
 
     def _sender_pool(self) -> ThreadPoolExecutor:
         if self._sender is None:
             self._sender = ThreadPoolExecutor(max_workers=2, thread_name_prefix="liqbot-send")
         return self._sender
+
+    def _node_io_pools(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        """The round trips of the batches sent in steps: simulations, and broadcasts (one
+        thread each, each in the order given)."""
+        if self._node_io is None:
+            self._node_io = (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-simulate"),
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-broadcast"),
+            )
+        return self._node_io
 
     def _await_reads(self) -> None:
         """Wait for the block's reads; the executor is this thread's again afterwards."""
@@ -512,9 +570,17 @@ class LiquidationLoop:
         return _Sent(results, time.monotonic())
 
     def _collect(self, report: BlockReport) -> None:
-        queued, future = self._sending.popleft()
-        sent = future.result()  # an executor error surfaces here, in the loop's thread
-        for (opp, _), result in zip(queued, sent.results, strict=True):
+        """Record the oldest batch, waiting for it (an executor error surfaces here)."""
+        batch = self._sending.popleft()
+        if batch.steps is not None:
+            if not batch.steps.signed:
+                batch.steps.sign()
+            results, at = batch.steps.finish()
+            sent = _Sent(results, at)
+        else:
+            assert batch.future is not None
+            sent = batch.future.result()
+        for (opp, _), result in zip(batch.queued, sent.results, strict=True):
             report.results.append(result)
             self._record_result(opp, result, report, sent.at)
 

@@ -1,17 +1,19 @@
-"""The run loop's sender threads on anvil: a crash block's liquidations are simulated and
-broadcast on background threads while the planner decides the next ones (the block's
-first goes out at once, from the loop's own thread).
+"""The run loop's threads on anvil: a crash block's liquidations are checked, signed and
+journaled on the loop's own thread between two decisions of the planner, and only their
+simulations and broadcasts wait on worker threads (the block's first goes out at once, from
+the loop's thread, before the rest of the plan is decided).
 
-What must hold: the executor is never entered by two threads at once except by two batches
-(one broadcasting while the next is staged; the loop hands the executor to the senders only
-between the block's reads and the settling of the last batch); every planned liquidation
-gets its result, in plan order, with nonces in that order; the first goes out alone, before
-the rest of the plan is decided; and everything sent is mined successfully.
+What must hold: the executor is never entered by two threads at once, and the journal is
+used by the loop's thread alone once the block's reads are back; simulations and
+broadcasts run on their own threads, broadcasts in nonce order; every planned liquidation
+gets its result, in plan order, with nonces in that order; and everything sent is mined
+successfully.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -62,39 +64,35 @@ def crash_book(market: Any) -> list[BorrowerPlan]:
 
 
 class Exclusive:
-    """Wraps executor methods: counts the times two threads were inside at once other than
-    two batches (and more than two batches), and records which thread ran each batch and
-    how big it was."""
+    """Wraps methods: counts the times two threads were inside at once (one thread's nested
+    calls are not counted), and records which thread called what (with the first
+    argument)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.inside: list[str] = []
         self.overlaps = 0
-        self.batch_overlaps = 0
-        self.batches: list[tuple[str, int]] = []
-        self.calls: list[tuple[str, str]] = []
+        self.calls: list[tuple[str, str, Any]] = []
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def guarded(*args: Any, **kwargs: Any) -> Any:
+            thread = threading.current_thread().name
             with self.lock:
-                self.inside.append(name)
-                if len(self.inside) > 1:
-                    pair = set(self.inside) == {"execute_batch"} and len(self.inside) == 2
-                    if pair:
-                        self.batch_overlaps += 1
-                    else:
-                        self.overlaps += 1
+                self.inside.append(thread)
+                if len(set(self.inside)) > 1:
+                    self.overlaps += 1
+                self.calls.append((name, thread, args[:1]))
             try:
-                self.calls.append((name, threading.current_thread().name))
-                if name == "execute_batch":
-                    self.batches.append((threading.current_thread().name, len(args[0])))
                 return fn(*args, **kwargs)
             finally:
                 with self.lock:
-                    self.inside.remove(name)
+                    self.inside.remove(thread)
 
         return guarded
+
+    def threads(self, name: str) -> list[str]:
+        return [thread for called, thread, _ in self.calls if called == name]
 
 
 def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_executor(
@@ -115,8 +113,17 @@ def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_execut
         out=lambda line: None,
     )
     guard = Exclusive()
-    for name in ("execute_batch", "begin_block", "end_block", "poll", "poll_for", "execute"):
+    for name in ("execute_batch", "start_batch", "begin_block", "end_block", "poll", "poll_for"):
         setattr(executor, name, guard.wrap(name, getattr(executor, name)))
+    steps = Exclusive()  # what runs beside the loop's thread: the node's round trips
+    for name in ("_simulate_batch", "_sign_batch", "_send_batch"):
+        setattr(executor, name, steps.wrap(name, getattr(executor, name)))
+    journal = Exclusive()
+    assert executor.journal is not None
+    for name in dir(executor.journal):
+        method = getattr(executor.journal, name)
+        if not name.startswith("_") and inspect.ismethod(method):
+            setattr(executor.journal, name, journal.wrap(name, method))
     protocol = AavePoolAdapter.from_deployment(market.deployment)
     watcher = Watcher(RpcClient([anvil.url]), protocol, WatcherConfig(defer_confirm=True))
     strategy = Strategy(decision=DecisionConfig(), gas_table=GasTable(), native_symbol="WETH")
@@ -137,17 +144,33 @@ def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_execut
         opportunity_key(o.user, o.sized.collateral, o.sized.debt) for o in report.planned
     ]
     assert all(r.sent for r in report.results), [r.detail for r in report.results if not r.sent]
-    # the sender threads ran the batches, the first alone, never alongside the loop's calls
-    # (two batches at once only: one broadcasting, the next staged), nonces in plan order
-    assert guard.overlaps == 0
+    # nothing entered the executor or the journal from two threads at once
+    assert guard.overlaps == 0 and journal.overlaps == 0
     nonces = [r.nonce for r in report.results]
     assert nonces == list(range(nonces[0], nonces[0] + len(nonces)))
-    assert guard.batches[0] == ("MainThread", 1)  # the first at once, from the loop
-    # the block's reads ran on the sender while the first decision was made, and before it
-    assert guard.calls[:2] == [("begin_block", "liqbot-send_0"), ("execute_batch", "MainThread")]
-    assert len(guard.batches) > 2
-    assert {thread for thread, _ in guard.batches[1:]} <= {"liqbot-send_0", "liqbot-send_1"}
-    assert sum(size for _, size in guard.batches) == len(report.planned)
+    # the block's reads ran on a sender thread while the first decision was made, and
+    # before it; the first liquidation went out at once, whole, from the loop's thread
+    assert [(name, thread) for name, thread, _ in guard.calls[:2]] == [
+        ("begin_block", "liqbot-send_0"),
+        ("execute_batch", "MainThread"),
+    ]
+    assert len(guard.calls[1][2][0]) == 1
+    # the rest in steps: checked, signed and journaled on the loop's thread ...
+    batches = [args[0] for name, _, args in guard.calls if name == "start_batch"]
+    assert len(batches) >= 2
+    assert 1 + sum(len(b) for b in batches) == len(report.planned)
+    assert set(guard.threads("start_batch")) == {"MainThread"}
+    assert set(steps.threads("_sign_batch")) == {"MainThread"}
+    # ... the journal used by that thread alone (and by the block's reads, before it) ...
+    assert set(thread for _, thread, _ in journal.calls) == {"MainThread", "liqbot-send_0"}
+    assert {n for n, t, _ in journal.calls if t == "liqbot-send_0"} <= {"count_open", "next_nonce"}
+    # ... only the round trips elsewhere, the broadcasts in nonce order
+    assert steps.threads("_simulate_batch") == ["MainThread"] + ["liqbot-simulate_0"] * len(batches)
+    assert steps.threads("_send_batch") == ["MainThread"] + ["liqbot-broadcast_0"] * len(batches)
+    sent_nonces = [
+        a.nonce for name, _, args in steps.calls if name == "_send_batch" for a in args[0]
+    ]
+    assert sent_nonces == nonces
     assert report.first_broadcast_at is not None and report.last_broadcast_at is not None
     assert report.first_broadcast_at < report.last_broadcast_at
     # and the chain agrees: every one of them mined and succeeded
