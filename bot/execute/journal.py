@@ -421,8 +421,9 @@ class Journal:
         if lock and locks is None:
             held_locks = cls.lock(path, account=account, chain_id=chain_id, lock_dir=lock_dir)
         try:
-            # The run loop's sender thread writes through this connection while the loop
-            # thread plans; the two never use it at the same time (see bot/run/loop.py).
+            # The run loop's threads take turns with this connection (its block reads run on
+            # a sender thread while the loop's thread plans); never two at once (see
+            # bot/run/loop.py).
             conn = sqlite3.connect(
                 str(path), isolation_level=None, timeout=5.0, check_same_thread=False
             )

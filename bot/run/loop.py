@@ -53,7 +53,7 @@ log = logging.getLogger("liqbot.run")
 
 
 SWITCH_INTERVAL = 0.001
-"""How long the planner may hold the interpreter before the sender thread, back from the
+"""How long the planner may hold the interpreter before a worker thread, back from the
 node with an answer, gets it (Python's default is 5 ms: each of a batch's round trips could
 wait that long behind the planner; measured, the block's reads took 35 ms instead of 11)."""
 
@@ -104,7 +104,8 @@ def valuation_for(deployment: Deployment, strategy: Strategy, market: MarketStat
 
 @dataclass(frozen=True, slots=True)
 class _Sent:
-    """A batch's results, and when its broadcasts were answered (on the sender thread)."""
+    """A batch's results, and when its broadcasts were answered (on the thread that sent
+    them)."""
 
     results: list[ExecutionResult]
     at: float
@@ -545,8 +546,9 @@ class LiquidationLoop:
         self._sending.append(batch)
 
     def _sender_pool(self) -> ThreadPoolExecutor:
+        """One thread: the block's reads, and whole batches where none is sent in steps."""
         if self._sender is None:
-            self._sender = ThreadPoolExecutor(max_workers=2, thread_name_prefix="liqbot-send")
+            self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="liqbot-send")
         return self._sender
 
     def _node_io_pools(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
