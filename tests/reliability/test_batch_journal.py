@@ -8,13 +8,33 @@ from dataclasses import replace
 
 import pytest
 
-from bot.execute import Status, failpoints
+from bot.execute import Executor, Status, failpoints
 from bot.execute.journal import FINAL_STATES, AttemptState, Journal
+from bot.execute.request import ExecutionRequest
 from tests.execute.scenario import BOT_ADDRESS, GWEI, request_for
 from tests.reliability.harness import Env
 
 
-def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(env2: Env) -> None:
+def _send_in_steps(ex: Executor, requests: list[ExecutionRequest]) -> None:
+    """The loop's way (``BatchSend``); the crash is raised again when the batch is collected."""
+    with (
+        ThreadPoolExecutor(max_workers=1) as simulations,
+        ThreadPoolExecutor(max_workers=1) as broadcasts,
+    ):
+        steps = ex.start_batch(requests, simulations, broadcasts)
+        assert steps is not None
+        steps.start()
+        try:
+            steps.sign()
+        finally:
+            with pytest.raises(failpoints.FailpointHit):
+                steps.finish()
+
+
+@pytest.mark.parametrize("way", ["whole", "in steps"])
+def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(
+    env2: Env, way: str
+) -> None:
     requests = [
         replace(request_for(env2.sc.market, b.address), priority_fee_per_gas=GWEI)
         for b in env2.sc.borrowers
@@ -27,7 +47,10 @@ def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(env2: En
         failpoints.armed(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST),
         pytest.raises(failpoints.FailpointHit),
     ):
-        ex.execute_batch(requests)
+        if way == "whole":
+            ex.execute_batch(requests)
+        else:
+            _send_in_steps(ex, requests)
     assert "eth_sendRawTransaction" not in env2.proxy.counts  # nothing left the process
     # Another reader (what a restart finds): both intents and signed attempts, committed.
     view = Journal.open(
@@ -42,53 +65,6 @@ def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(env2: En
     view.close()
     ex.close()
     # The restart broadcasts the journaled bytes (same hashes), and both settle.
-    again = env2.open(confirmations=1, estimate_gas=False)
-    assert again.journal is not None
-    sent = {s.tx_hash for s in env2.proxy.sends_from(BOT_ADDRESS)}
-    assert {a.tx_hash for a in attempts} <= sent
-    env2.settle(again)
-    assert all(i.state in FINAL_STATES for i in again.journal.intents())
-    env2.invariants(again)
-    again.close()
-
-
-def test_a_batch_sent_in_steps_is_on_disk_before_its_broadcast_too(env2: Env) -> None:
-    """The loop's way (``BatchSend``): a crash between the journal's commit and the
-    broadcast leaves the signed attempts on disk and nothing sent; the batch raises the
-    crash again when collected; a restart sends them."""
-    requests = [
-        replace(request_for(env2.sc.market, b.address), priority_fee_per_gas=GWEI)
-        for b in env2.sc.borrowers
-    ]
-    ex = env2.open(confirmations=1, estimate_gas=False)
-    env2.automine(False)
-    assert ex.begin_block() is not None
-    env2.proxy.reset_counts()
-    with (
-        ThreadPoolExecutor(max_workers=1) as simulations,
-        ThreadPoolExecutor(max_workers=1) as broadcasts,
-    ):
-        steps = ex.start_batch(requests, simulations, broadcasts)
-        assert steps is not None
-        steps.start()
-        with (
-            failpoints.armed(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST),
-            pytest.raises(failpoints.FailpointHit),
-        ):
-            steps.sign()
-        with pytest.raises(failpoints.FailpointHit):
-            steps.finish()
-    assert "eth_sendRawTransaction" not in env2.proxy.counts
-    view = Journal.open(
-        env2.journal_path, account=BOT_ADDRESS, chain_id=env2.w3.eth.chain_id, lock=False
-    )
-    attempts = view.attempts()
-    assert [(a.nonce, a.state) for a in attempts] == [
-        (0, AttemptState.SIGNED),
-        (1, AttemptState.SIGNED),
-    ]
-    view.close()
-    ex.close()
     again = env2.open(confirmations=1, estimate_gas=False)
     assert again.journal is not None
     sent = {s.tx_hash for s in env2.proxy.sends_from(BOT_ADDRESS)}
