@@ -10,6 +10,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def test_batches_in_steps_journal_before_broadcast_and_go_out_in_nonce_order(
             # What another connection sees is what is on disk: every attempt broadcast
             # here must be there already.
             hashes = [Web3.keccak(hexstr=params[0]).hex().removeprefix("0x") for _, params in batch]
-            with sqlite3.connect(journal_path) as reader:
+            with closing(sqlite3.connect(journal_path)) as reader:
                 stored = {
                     row[0].removeprefix("0x")
                     for row in reader.execute("SELECT tx_hash FROM attempts WHERE state = 'signed'")
@@ -110,7 +111,7 @@ def test_batches_in_steps_journal_before_broadcast_and_go_out_in_nonce_order(
         assert main not in broadcast_by
         assert committed_at_broadcast == [True, True]
         # the answers are journaled: every attempt is sent
-        with sqlite3.connect(journal_path) as reader:
+        with closing(sqlite3.connect(journal_path)) as reader:
             states = [row[0] for row in reader.execute("SELECT state FROM attempts ORDER BY id")]
         assert states == ["sent"] * 4
         mine(anvil_w3)
