@@ -528,15 +528,14 @@ class LiquidationLoop:
         self._queued = self._queued[self._MAX_CHUNK :]
         requests = [request for _, request in queued]
         batch = _InFlight(queued)
+        self._await_reads()  # the block's reads, before this thread uses the executor
         if self._chunk == 1:
             # The block's first liquidation goes out from this thread, before the planner
             # resumes: handing it over would only queue it behind the planner for the
             # interpreter.
-            self._await_reads()
             batch.future = Future()
             batch.future.set_result(self._execute(requests))
         else:
-            self._await_reads()  # the block's reads, before this thread uses the executor
             batch.steps = self.executor.start_batch(requests, *self._node_io_pools())
             if batch.steps is not None:
                 batch.steps.start()
@@ -575,8 +574,7 @@ class LiquidationLoop:
         """Record the oldest batch, waiting for it (an executor error surfaces here)."""
         batch = self._sending.popleft()
         if batch.steps is not None:
-            if not batch.steps.signed:
-                batch.steps.sign()
+            batch.steps.sign()  # waits for its simulation if need be; a no-op once signed
             results, at = batch.steps.finish()
             sent = _Sent(results, at)
         else:
