@@ -116,6 +116,35 @@ CREATE TABLE IF NOT EXISTS ledger (
     detail TEXT NOT NULL DEFAULT '',
     recorded_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bundle_items (
+    intent_id INTEGER NOT NULL REFERENCES intents(id),
+    position INTEGER NOT NULL,
+    opportunity_key TEXT NOT NULL,
+    observed_block INTEGER NOT NULL,
+    outcome TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (intent_id, position)
+);
+CREATE INDEX IF NOT EXISTS bundle_items_by_key ON bundle_items(opportunity_key);
+CREATE TABLE IF NOT EXISTS item_ledger (
+    intent_id INTEGER NOT NULL REFERENCES intents(id),
+    position INTEGER NOT NULL,
+    opportunity_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    profit_asset TEXT NOT NULL DEFAULT '',
+    predicted_profit TEXT NOT NULL DEFAULT '0',
+    realised_profit TEXT NOT NULL DEFAULT '0',
+    predicted_net_value TEXT NOT NULL DEFAULT '0',
+    gas_used INTEGER NOT NULL DEFAULT 0,
+    gas_paid_wei TEXT NOT NULL DEFAULT '0',
+    gas_burnt_wei TEXT NOT NULL DEFAULT '0',
+    block_number INTEGER,
+    tx_hash TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    recorded_at REAL NOT NULL,
+    PRIMARY KEY (intent_id, position)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -185,6 +214,10 @@ class IntentKind(StrEnum):
     APPROVE = "approve"
     HEAL = "heal"
     """A zero-value self-send that fills a nonce gap."""
+    BUNDLE = "bundle"
+    """Several liquidations in one transaction (the liquidator's ``tryEach``): one nonce,
+    one attempt chain; each liquidation keeps its own key (``bundle_items``), its own
+    outcome and its own ledger row (``item_ledger``)."""
 
 
 class JournalError(Exception):
@@ -221,6 +254,13 @@ class Intent:
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The opportunity keys this intent acts on: a bundle's items', else its own."""
+        if self.kind is IntentKind.BUNDLE:
+            return tuple(str(item["key"]) for item in self.request.get("items", ()))
+        return (self.opportunity_key,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +304,15 @@ class KeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BundleItem:
+    """One liquidation of a bundle: the key the duplicate checks know it by, and the block
+    its decision saw."""
+
+    key: str
+    observed_block: int
+
+
+@dataclass(frozen=True, slots=True)
 class SignedOriginal:
     """A new intent together with its first signed transaction, for
     :meth:`Journal.add_originals` (the batch path writes both at once)."""
@@ -283,6 +332,8 @@ class SignedOriginal:
     raw_tx: bytes
     fees: Fees
     route: str
+    items: tuple[BundleItem, ...] = ()
+    """A bundle's liquidations, in the order its transaction runs them (else empty)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,6 +386,35 @@ class Transition:
     from_state: str
     to_state: str
     detail: str
+
+
+_LEDGER_COLUMNS = (
+    "intent_id, opportunity_key, kind, path, outcome, profit_asset, predicted_profit, "
+    "realised_profit, predicted_net_value, gas_used, gas_paid_wei, gas_burnt_wei, "
+    "block_number, tx_hash, detail, recorded_at"
+)
+
+
+def _ledger_row(entry: LedgerEntry) -> tuple[Any, ...]:
+    """``entry`` in ``_LEDGER_COLUMNS``' order (amounts as decimal text)."""
+    return (
+        entry.intent_id,
+        entry.opportunity_key,
+        entry.kind,
+        entry.path,
+        entry.outcome,
+        entry.profit_asset,
+        str(entry.predicted_profit),
+        str(entry.realised_profit),
+        str(entry.predicted_net_value),
+        entry.gas_used,
+        str(entry.gas_paid_wei),
+        str(entry.gas_burnt_wei),
+        entry.block_number,
+        entry.tx_hash,
+        entry.detail,
+        _now(),
+    )
 
 
 def _now() -> float:
@@ -691,20 +771,36 @@ class Journal:
         asks every block whether an account it is about to plan has one in flight)."""
         marks = ",".join("?" * len(OPEN_STATES))
         rows = self._conn.execute(
-            f"SELECT opportunity_key FROM intents WHERE state IN ({marks}) ORDER BY id",
-            [str(s) for s in OPEN_STATES],
+            f"SELECT opportunity_key, id, 0 FROM intents WHERE kind != ? AND state IN ({marks}) "
+            "UNION ALL SELECT b.opportunity_key, b.intent_id, b.position FROM bundle_items b "
+            f"JOIN intents i ON i.id = b.intent_id WHERE i.state IN ({marks}) ORDER BY 2, 3",
+            [
+                str(IntentKind.BUNDLE),
+                *(str(s) for s in OPEN_STATES),
+                *(str(s) for s in OPEN_STATES),
+            ],
         )
         return [str(r[0]) for r in rows]
 
     def count_open(self, kind: IntentKind) -> int:
         """How many intents of ``kind`` are open (without loading them: the executor asks
-        before every send, with up to thousands in flight)."""
+        before every send, with up to thousands in flight). Liquidations count those in
+        open bundles too, one each."""
         marks = ",".join("?" * len(OPEN_STATES))
+        states = [str(s) for s in OPEN_STATES]
         row = self._conn.execute(
             f"SELECT COUNT(*) FROM intents WHERE kind = ? AND state IN ({marks})",
-            [str(kind), *(str(s) for s in OPEN_STATES)],
+            [str(kind), *states],
         ).fetchone()
-        return int(row[0])
+        count = int(row[0])
+        if kind is IntentKind.LIQUIDATION:
+            row = self._conn.execute(
+                "SELECT COUNT(*) FROM bundle_items b JOIN intents i ON i.id = b.intent_id "
+                f"WHERE i.state IN ({marks})",
+                states,
+            ).fetchone()
+            count += int(row[0])
+        return count
 
     def open_nonces(self) -> set[int]:
         """The nonces of the open intents (what ``open_intents`` would give, read cheaply)."""
@@ -747,6 +843,24 @@ class Journal:
                 out.setdefault(key, []).append(
                     KeyRecord(int(intent_id), IntentState(state), int(mined or 0))
                 )
+            # A bundle's item: the bundle's state, except that a confirmed bundle whose
+            # transaction did not liquidate this item failed it.
+            rows = self._conn.execute(
+                "SELECT b.opportunity_key, i.id, i.state, b.outcome, "
+                "(SELECT MAX(a.mined_block) FROM attempts a WHERE a.intent_id = i.id) "
+                "FROM bundle_items b JOIN intents i ON i.id = b.intent_id "
+                f"WHERE b.opportunity_key IN ({marks}) ORDER BY i.id",
+                chunk,
+            )
+            for key, intent_id, state, outcome, mined in rows:
+                item_state = IntentState(state)
+                if item_state is IntentState.CONFIRMED and outcome != "liquidated":
+                    item_state = IntentState.FAILED
+                out.setdefault(key, []).append(
+                    KeyRecord(int(intent_id), item_state, int(mined or 0))
+                )
+        for records in out.values():
+            records.sort(key=lambda r: r.id)
         return out
 
     def attempts(self, intent_id: int | None = None) -> list[Attempt]:
@@ -799,7 +913,11 @@ class Journal:
         return int(row["next_nonce"]) if row is not None else None
 
     def ledger(self) -> list[LedgerEntry]:
-        rows = self._conn.execute("SELECT * FROM ledger ORDER BY intent_id")
+        """Every final intent's row, a bundle's one per item (in order)."""
+        rows = self._conn.execute(
+            f"SELECT {_LEDGER_COLUMNS}, 0 AS position FROM ledger UNION ALL "
+            f"SELECT {_LEDGER_COLUMNS}, position FROM item_ledger ORDER BY intent_id, position"
+        )
         return [
             LedgerEntry(
                 intent_id=r["intent_id"],
@@ -908,20 +1026,17 @@ class Journal:
         """Write an intent, unless the key has one in flight or one that succeeded after
         ``observed_block`` was seen (then the decision is stale)."""
         with self._tx() as c:
-            for row in c.execute(
-                "SELECT i.id, i.state, "
-                "(SELECT MAX(a.mined_block) FROM attempts a WHERE a.intent_id = i.id) AS mined "
-                "FROM intents i WHERE i.opportunity_key = ?",
-                (key,),
-            ):
-                state = IntentState(row["state"])
-                if state in OPEN_STATES:
-                    raise DuplicateIntent(f"{key} already has intent {row['id']} in state {state}")
-                # mined in observed_block itself: the decision saw its effect (not stale)
-                if state is IntentState.CONFIRMED and (row["mined"] or 0) > observed_block:
+            for record in self.key_history([key]).get(key, ()):  # bundles' items included
+                if record.state in OPEN_STATES:
                     raise DuplicateIntent(
-                        f"{key} was already done by intent {row['id']} in block {row['mined']}, "
-                        f"after the state this decision saw (block {observed_block})"
+                        f"{key} already has intent {record.id} in state {record.state}"
+                    )
+                # mined in observed_block itself: the decision saw its effect (not stale)
+                if record.state is IntentState.CONFIRMED and record.mined_block > observed_block:
+                    raise DuplicateIntent(
+                        f"{key} was already done by intent {record.id} in block "
+                        f"{record.mined_block}, after the state this decision saw "
+                        f"(block {observed_block})"
                     )
             now = _now()
             request_json = json.dumps(request, sort_keys=True)
@@ -1122,29 +1237,33 @@ class Journal:
                     f"nonces {nonces[0]}..{nonces[-1]} are not the journal's next ones "
                     f"(counter {counter})"
                 )
-            keys = [item.key for item in items]
+            keys = [item.key for item in items] + [b.key for item in items for b in item.items]
             if len(set(keys)) != len(keys):
                 raise DuplicateIntent("an opportunity key appears twice in one batch")
             history = self.key_history(keys)
-            for item in items:
-                for record in history.get(item.key, ()):
+            checks = [(item.key, item.observed_block) for item in items] + [
+                (b.key, b.observed_block) for item in items for b in item.items
+            ]
+            for key, observed_block in checks:
+                for record in history.get(key, ()):
                     if record.state in OPEN_STATES:
                         raise DuplicateIntent(
-                            f"{item.key} already has intent {record.id} in state {record.state}"
+                            f"{key} already has intent {record.id} in state {record.state}"
                         )
                     if (
                         record.state is IntentState.CONFIRMED
-                        and record.mined_block > item.observed_block
+                        and record.mined_block > observed_block
                     ):
                         raise DuplicateIntent(
-                            f"{item.key} was already done by intent {record.id} in block "
+                            f"{key} was already done by intent {record.id} in block "
                             f"{record.mined_block}, after the state this decision saw "
-                            f"(block {item.observed_block})"
+                            f"(block {observed_block})"
                         )
             now = _now()
             intents: list[tuple[Any, ...]] = []
             attempts: list[tuple[Any, ...]] = []
             transitions: list[tuple[Any, ...]] = []
+            bundled: list[tuple[Any, ...]] = []
             out: list[tuple[Intent, Attempt]] = []
             signed = str(IntentState.SIGNED)
             for k, item in enumerate(items):
@@ -1191,6 +1310,10 @@ class Journal:
                         now,
                     )
                 )
+                bundled += [
+                    (intent_id, position, b.key, b.observed_block)
+                    for position, b in enumerate(item.items)
+                ]
                 transitions += [
                     (now, intent_id, None, "", str(IntentState.INTENT), "written"),
                     (
@@ -1266,6 +1389,10 @@ class Journal:
                 "transitions(at, intent_id, attempt_id, from_state, to_state, detail)",
                 transitions,
             )
+            if bundled:
+                _insert_rows(
+                    c, "bundle_items(intent_id, position, opportunity_key, observed_block)", bundled
+                )
             c.execute(
                 "UPDATE nonces SET next_nonce = ? WHERE account = ?",
                 (counter + len(items), self.account),
@@ -1459,9 +1586,11 @@ class Journal:
         outcome: str,
         detail: str,
         confirmed_attempt: int | None = None,
-        ledger: LedgerEntry | None = None,
+        ledger: LedgerEntry | Sequence[LedgerEntry] | None = None,
     ) -> None:
-        """Move an intent to a final state, with its ledger row, in one transaction."""
+        """Move an intent to a final state, with its ledger row, in one transaction. A
+        bundle's ledger is one row per item, in its items' order: each item's outcome is
+        kept with it (the duplicate checks read it)."""
         if state not in FINAL_STATES:
             raise JournalError(f"{state} is not a final state")
         with self._tx() as c:
@@ -1480,29 +1609,19 @@ class Journal:
                 if a["id"] != confirmed_attempt:
                     self._set_attempt_state(c, a["id"], AttemptState.REPLACED, detail)
             self._set_intent_state(c, intent_id, state, detail, outcome=outcome)
-            if ledger is not None:
+            if isinstance(ledger, LedgerEntry):
                 c.execute(
-                    "INSERT OR REPLACE INTO ledger(intent_id, opportunity_key, kind, path, "
-                    "outcome, profit_asset, predicted_profit, realised_profit, "
-                    "predicted_net_value, gas_used, gas_paid_wei, gas_burnt_wei, block_number, "
-                    "tx_hash, detail, recorded_at) "
+                    f"INSERT OR REPLACE INTO ledger({_LEDGER_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        ledger.intent_id,
-                        ledger.opportunity_key,
-                        ledger.kind,
-                        ledger.path,
-                        ledger.outcome,
-                        ledger.profit_asset,
-                        str(ledger.predicted_profit),
-                        str(ledger.realised_profit),
-                        str(ledger.predicted_net_value),
-                        ledger.gas_used,
-                        str(ledger.gas_paid_wei),
-                        str(ledger.gas_burnt_wei),
-                        ledger.block_number,
-                        ledger.tx_hash,
-                        ledger.detail,
-                        _now(),
-                    ),
+                    _ledger_row(ledger),
+                )
+            elif ledger is not None:
+                c.executemany(
+                    f"INSERT OR REPLACE INTO item_ledger(position, {_LEDGER_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(k, *_ledger_row(entry)) for k, entry in enumerate(ledger)],
+                )
+                c.executemany(
+                    "UPDATE bundle_items SET outcome = ? WHERE intent_id = ? AND position = ?",
+                    [(entry.outcome, intent_id, k) for k, entry in enumerate(ledger)],
                 )

@@ -88,7 +88,8 @@ class Verdict:
     state: IntentState
     outcome: str
     detail: str
-    ledger: LedgerEntry
+    ledger: LedgerEntry | tuple[LedgerEntry, ...]
+    """One row, or a bundle's rows (one per item, in order)."""
 
 
 class Supervisor(Protocol):
@@ -96,7 +97,9 @@ class Supervisor(Protocol):
 
     def judge(self, intent: Intent, attempt: Attempt, receipt: Receipt) -> Verdict: ...
 
-    def judge_replaced(self, intent: Intent, detail: str) -> LedgerEntry: ...
+    def judge_replaced(
+        self, intent: Intent, detail: str
+    ) -> LedgerEntry | tuple[LedgerEntry, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +455,7 @@ class TxManager:
             intents = everything
         else:
             wanted = tuple(prefixes)
-            intents = [i for i in everything if i.opportunity_key.startswith(wanted)]
+            intents = [i for i in everything if any(k.startswith(wanted) for k in i.keys)]
         if everything:
             found = self._scan(head)
         else:

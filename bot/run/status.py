@@ -66,7 +66,11 @@ def read_journal(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         ]
         realised: dict[str, int] = {}
         paid = burnt = liquidations = 0
-        for r in conn.execute("SELECT * FROM ledger"):
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        rows = list(conn.execute("SELECT * FROM ledger"))
+        if "item_ledger" in tables:  # a bundle's items (journals written before have none)
+            rows += conn.execute("SELECT * FROM item_ledger")
+        for r in rows:
             paid += int(r["gas_paid_wei"])
             burnt += int(r["gas_burnt_wei"])
             if r["outcome"] == "liquidated":
