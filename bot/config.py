@@ -109,6 +109,17 @@ class ExecutionSettings(_Section):
         default=None, description="private relay; never falls back to public"
     )
     relay_method: Literal["eth_sendBundle", "eth_sendPrivateRawTransaction"] = "eth_sendBundle"
+    estimate_gas: bool = Field(
+        default=True,
+        description="ask the node's eth_estimateGas; false: the model's gas plus a margin",
+    )
+    bundle_size: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="liquidations per transaction (the liquidator's tryEach); needs "
+        "estimate_gas = false",
+    )
 
     @field_validator("relay_url")
     @classmethod
@@ -121,6 +132,11 @@ class ExecutionSettings(_Section):
     def _fee_caps(self) -> ExecutionSettings:
         if self.max_priority_fee_gwei > self.max_fee_gwei:
             raise ValueError("max_priority_fee_gwei cannot exceed max_fee_gwei")
+        if self.bundle_size > 1 and self.estimate_gas:
+            raise ValueError(
+                "bundle_size > 1 needs estimate_gas = false: a bundle is simulated in one "
+                "tryEach call, which returns no gas per item"
+            )
         return self
 
 

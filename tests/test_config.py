@@ -31,6 +31,7 @@ def test_a_good_file_loads(tmp_path: Path) -> None:
     assert settings.chain.chain_id == 31337
     assert settings.execution.min_profit == Decimal("0.01")
     assert settings.execution.mode == "auto"
+    assert (settings.execution.bundle_size, settings.execution.estimate_gas) == (1, True)
 
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,6 +60,11 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
             "[watch]\nconfirm = 'sometimes'",
             "watch.confirm: Input should be 'after_send', 'before_send' or 'off'",
         ),
+        (
+            "[execution]\nbundle_size = 16",
+            "execution: Value error, bundle_size > 1 needs estimate_gas = false",
+        ),
+        ("[execution]\nbundle_size = 0", "execution.bundle_size: Input should be greater than"),
     ],
 )
 def test_each_bad_value_names_the_field_and_the_fix(

@@ -53,6 +53,7 @@ from bot.execute.journal import (
     OPEN_STATES,
     Attempt,
     AttemptKind,
+    BundleItem,
     DuplicateIntent,
     Intent,
     IntentKind,
@@ -164,6 +165,13 @@ class ExecutorConfig:
     """With ``estimate_gas`` off, simulate a batch of liquidations through our liquidator in
     one ``tryEach`` call, each on the state the earlier ones leave (the order they are
     mined in); off, each on the block's state alone (one ``eth_call`` each)."""
+    bundle_size: int = 1
+    """Liquidations per transaction: above 1, a batch's liquidations through our own
+    liquidator go out several to one transaction (its ``tryEach``, which rolls back each
+    failed item alone), one signature, one nonce and one journal attempt for up to this
+    many. Fewer transactions for the node to accept in a crash; an item a competitor took
+    first burns only its own gas. Each item is still checked, simulated in order, judged
+    and accounted on its own. Needs ``simulate_in_order`` (no gas estimates)."""
     max_in_flight: int = 4
     """Open liquidation intents at once (one when sending through a private relay: a bundle
     cannot land while an earlier nonce is unmined)."""
@@ -263,6 +271,11 @@ def _intent_fields(request: ExecutionRequest, gas: int) -> _IntentFields:
     )
 
 
+def _attempts_of(staged: Sequence[tuple[int, ExecutionRequest, _Staged]]) -> list[Attempt]:
+    """Each signed transaction of ``staged`` once (a bundle's items share one), in order."""
+    return list({s.attempt.id: s.attempt for _, _, s in staged}.values())
+
+
 def _is_revert_answer(answer: dict[str, Any]) -> bool:
     """A JSON-RPC error that says the call reverted (code 3, or a message that says so), as
     opposed to the node failing to run it."""
@@ -358,9 +371,7 @@ class BatchSend:
             self._error = exc  # nothing of the batch was sent; finish raises it again
             raise
         if self._staged:
-            self._broadcast = self._broadcasts.submit(
-                self._send, [staged.attempt for _, _, staged in self._staged]
-            )
+            self._broadcast = self._broadcasts.submit(self._send, _attempts_of(self._staged))
 
     def _send(self, attempts: list[Attempt]) -> tuple[list[SendOutcome], float]:
         with self._executor._broadcasting:
@@ -917,7 +928,7 @@ class Executor:
             failpoints.failpoint(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST)
             self._broadcasting.acquire()
         try:
-            outcomes = self._send_batch([s.attempt for _, _, s in staged])
+            outcomes = self._send_batch(_attempts_of(staged))
         finally:
             self._broadcasting.release()
         with self._staging:
@@ -968,10 +979,12 @@ class Executor:
         """The broadcast's answers, in one transaction, not fsynced: lost with the machine,
         they are redone from the chain on restart (the attempts are journaled as signed)."""
         assert self.manager is not None and self.journal is not None
+        attempts = _attempts_of(staged)
         with self.journal.batch(durable=False):
-            self.manager.record_originals([s.attempt for _, _, s in staged], block.head, outcomes)
-        for (index, request, done), outcome in zip(staged, outcomes, strict=True):
-            results[index] = self._sent(request, done, outcome)
+            self.manager.record_originals(attempts, block.head, outcomes)
+        by_attempt = {a.id: o for a, o in zip(attempts, outcomes, strict=True)}
+        for index, request, done in staged:
+            results[index] = self._sent(request, done, by_attempt[done.attempt.id])
 
     def _sign_batch(
         self,
@@ -995,12 +1008,12 @@ class Executor:
             counter = journal.next_nonce()
             if counter is None:  # begin_block's nonce check starts the counter
                 raise JournalError("the journal's nonce counter is not started")
-            planned: list[tuple[int, ExecutionRequest, _Plan, SignedOriginal]] = []
+            passing: list[tuple[int, ExecutionRequest, _Plan]] = []
             keys: set[str] = set()
             for index, request, prep in ready:
                 try:
                     sim = sims.get(index) or self._simulate(request, head.number)
-                    plan = self._plan(request, prep, sim, counter + len(planned))
+                    plan = self._plan(request, prep, sim, counter)  # its nonce: set below
                 except NodeUnavailable as exc:
                     plan = self._reject(request, Status.NODE_UNAVAILABLE, str(exc))
                 if isinstance(plan, _Plan) and request.key in keys:
@@ -1010,55 +1023,170 @@ class Executor:
                 if isinstance(plan, ExecutionResult):
                     results[index] = plan
                     continue
-                assert plan.nonce is not None
-                signed = self.manager.sign(
-                    nonce=plan.nonce,
-                    to=request.to,
-                    data=request.data,
-                    value=request.value,
-                    gas=plan.gas,
-                    fees=plan.fees,
-                )
                 keys.add(request.key)
                 self._count_in(block, plan, request)
-                planned.append(
+                passing.append((index, request, plan))
+            planned: list[tuple[list[tuple[int, ExecutionRequest, _Plan]], SignedOriginal]] = []
+            for group in self._bundles(passing, head.gas_limit):
+                nonce = counter + len(planned)
+                original = self._signed_original(group, nonce)
+                fees = original.fees  # a bundle's: its items' bids averaged
+                sent_as = {
+                    "nonce": nonce,
+                    "maxFeePerGas": fees.max_fee_per_gas,
+                    "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+                }
+                group = [
                     (
-                        index,
-                        request,
-                        plan,
-                        SignedOriginal(
-                            **_intent_fields(request, plan.gas),
-                            nonce=plan.nonce,
-                            tx_hash=signed.tx_hash,
-                            raw_tx=signed.raw,
-                            fees=plan.fees,
-                            route=self.manager.submitter.route,
-                        ),
+                        i,
+                        r,
+                        replace(p, nonce=nonce, fees=fees, would_send={**p.would_send, **sent_as}),
                     )
-                )
+                    for i, r, p in group
+                ]
+                planned.append((group, original))
             try:
-                written = journal.add_originals([item for *_, item in planned])
+                written = journal.add_originals([item for _, item in planned])
             except DuplicateIntent:
                 # Not expected (the keys were checked above, and this process holds the
-                # journal): one by one, so that only the duplicate is refused.
+                # journal): one by one and unbundled, so that only the duplicate is refused.
                 written = []
-                for index, request, plan, _item in planned:
+                for index, request, plan in (member for group, _ in planned for member in group):
                     done = self._write(request, plan, counted=True)
                     if isinstance(done, ExecutionResult):
                         results[index] = done
                     else:
                         staged.append((index, request, done))
-            for (index, request, plan, _item), (intent, attempt) in zip(
-                planned, written, strict=False
-            ):
-                staged.append(
-                    (
-                        index,
-                        request,
-                        _Staged(intent, attempt, plan.fees, plan.gas, plan.profit, plan.would_send),
+            for (group, _item), (intent, attempt) in zip(planned, written, strict=False):
+                for index, request, plan in group:
+                    staged.append(
+                        (
+                            index,
+                            request,
+                            _Staged(
+                                intent, attempt, plan.fees, plan.gas, plan.profit, plan.would_send
+                            ),
+                        )
                     )
-                )
         return staged
+
+    def _bundlable(self, request: ExecutionRequest) -> bool:
+        """A liquidation ``tryEach`` can run and the judge can tell apart in a shared
+        receipt (by its pair and user in the liquidator's ``Liquidated`` event)."""
+        return (
+            request.to.lower() == self.config.startup.liquidator.lower()
+            and request.value == 0
+            and request.data[:4] in TRY_EACH_ITEMS
+            and request.route in (Route.FLASH, Route.INVENTORY, Route.INVENTORY_SWAP)
+            and request.expected_log is not None
+            and request.profit_log is None
+            and request.approval is None
+        )
+
+    def _bundles(
+        self, passing: list[tuple[int, ExecutionRequest, _Plan]], block_gas_limit: int
+    ) -> list[list[tuple[int, ExecutionRequest, _Plan]]]:
+        """``passing`` in order, cut into transactions: one each, or (``bundle_size`` > 1)
+        runs of bundlable liquidations, up to ``bundle_size`` and within the block's gas
+        limit (each at its own gas limit: what it was simulated and checked at). Batches are
+        simulated in order through ``tryEach``, so a bundle runs its items on the state they
+        were simulated on."""
+        size = self.config.bundle_size
+        config = self.config
+        if (
+            size <= 1
+            or config.estimate_gas
+            or not config.simulate_in_order
+            or self.try_each_unavailable
+        ):
+            return [[member] for member in passing]
+        budget = block_gas_limit - 100_000
+        groups: list[list[tuple[int, ExecutionRequest, _Plan]]] = []
+        open_group: list[tuple[int, ExecutionRequest, _Plan]] = []
+        used = 0
+        for member in passing:
+            _, request, plan = member
+            if not self._bundlable(request):
+                groups.append([member])
+                continue
+            gas = plan.gas + 16 * (len(request.data) + 64)
+            if open_group and (len(open_group) >= size or used + gas > budget):
+                groups.append(open_group)
+                open_group, used = [], 0
+            open_group.append(member)
+            used += gas
+        if open_group:
+            groups.append(open_group)
+        return groups
+
+    def _signed_original(
+        self, group: list[tuple[int, ExecutionRequest, _Plan]], nonce: int
+    ) -> SignedOriginal:
+        """Sign ``group``'s transaction at ``nonce``: the liquidation itself, or (two or
+        more) one ``tryEach`` of them all, at the sum of their gas limits (each item's
+        includes a transaction's 21,000 base gas, which pays for the loop and calldata).
+
+        A bundle's fees are its items' (each checked against its own profit, caps and the
+        balance) averaged by gas, rounded down: each item bid its own tip, and one
+        transaction pays one tip per gas, so the bundle pays in total at most what its
+        items bid one by one, in the worst case and at the predicted base fee alike (the
+        per-item max fees differ only by their tips, so the averaged max fee still covers
+        the averaged tip)."""
+        assert self.manager is not None
+        route = self.manager.submitter.route
+        if len(group) == 1:
+            _, request, plan = group[0]
+            signed = self.manager.sign(
+                nonce=nonce,
+                to=request.to,
+                data=request.data,
+                value=request.value,
+                gas=plan.gas,
+                fees=plan.fees,
+            )
+            return SignedOriginal(
+                **_intent_fields(request, plan.gas),
+                nonce=nonce,
+                tx_hash=signed.tx_hash,
+                raw_tx=signed.raw,
+                fees=plan.fees,
+                route=route,
+            )
+        requests = [r for _, r, _ in group]
+        gas = sum(p.gas for _, _, p in group)
+        max_fee = sum(p.fees.max_fee_per_gas * p.gas for _, _, p in group) // gas
+        tip = sum(p.fees.max_priority_fee_per_gas * p.gas for _, _, p in group) // gas
+        fees = Fees(max_fee, min(tip, max_fee))
+        liquidator = self.config.startup.liquidator
+        data = encode_try_each([r.data for r in requests])
+        signed = self.manager.sign(
+            nonce=nonce, to=liquidator, data=data, value=0, gas=gas, fees=fees
+        )
+        wei = [r.expected_profit_wei for r in requests]
+        return SignedOriginal(
+            key=f"bundle:{self.account.lower()}:{nonce}:{requests[0].key}",
+            kind=IntentKind.BUNDLE,
+            path="bundle",
+            target=liquidator,
+            calldata=data,
+            value=0,
+            gas_limit=gas,
+            observed_block=min(r.observed_block for r in requests),
+            request={
+                "key": f"bundle of {len(requests)}",
+                "items": [r.to_json() for r in requests],
+                "priority_fee_per_gas": str(fees.max_priority_fee_per_gas),
+                "expected_profit_wei": (
+                    str(sum(w for w in wei if w is not None)) if None not in wei else None
+                ),
+            },
+            nonce=nonce,
+            tx_hash=signed.tx_hash,
+            raw_tx=signed.raw,
+            fees=fees,
+            route=route,
+            items=tuple(BundleItem(r.key, r.observed_block) for r in requests),
+        )
 
     def _send_batch(self, attempts: list[Attempt]) -> list[SendOutcome]:
         """``eth_sendRawTransaction`` for each, in one batch; the answers read one by one."""
@@ -1545,6 +1673,8 @@ class _Supervisor:
 
     def review(self, intent: Intent, head: Head) -> Review:
         priority = int(intent.request.get("priority_fee_per_gas", 0))
+        if intent.kind is IntentKind.BUNDLE:
+            return self._review_bundle(intent, head, priority)
         if intent.kind is not IntentKind.LIQUIDATION:
             return Review(keep=True, priority_fee_per_gas=priority)
         request = ExecutionRequest.from_json(intent.request)
@@ -1572,6 +1702,147 @@ class _Supervisor:
             max_gas_cost_wei=request.expected_profit_wei,
         )
 
+    def _review_bundle(self, intent: Intent, head: Head, priority: int) -> Review:
+        """Keep a bundle while one of its items still pays (the others then fail alone and
+        burn only their gas); bump it no further than what those items are worth."""
+        items = [ExecutionRequest.from_json(item) for item in intent.request["items"]]
+        try:
+            sim = simulate(
+                self.x.node,
+                sender=self.x.account,
+                to=intent.target,
+                data=intent.calldata,
+                value=intent.value,
+                estimate=False,
+            )
+            outcomes = decode_try_each(sim.return_data, len(items)) if sim.ok else None
+        except (NodeUnavailable, ValueError) as exc:
+            # Unsure: leave the transaction as it is (no bump, no cancel) this block.
+            return Review(keep=True, priority_fee_per_gas=0, max_gas_cost_wei=0, reason=str(exc))
+        if outcomes is None:
+            return Review(keep=False, reason=f"the bundle reverts: {sim.reason}")
+        paying = [
+            request
+            for request, (ok, data) in zip(items, outcomes, strict=True)
+            if ok
+            and ((p := _profit_from_return(request.route, data)) is None or p >= request.min_profit)
+        ]
+        if not paying:
+            return Review(keep=False, reason=f"none of the bundle's {len(items)} items pays")
+        worth = [r.expected_profit_wei for r in paying]
+        return Review(
+            keep=True,
+            priority_fee_per_gas=priority,
+            max_gas_cost_wei=sum(w for w in worth if w is not None) if None not in worth else None,
+        )
+
+    def _item_ledgers(
+        self,
+        intent: Intent,
+        outcomes: Sequence[tuple[str, int, bool, str]],
+        receipt: Receipt | None,
+    ) -> tuple[LedgerEntry, ...]:
+        """A bundle's ledger rows: per item (outcome, realised profit, liquidated, detail),
+        the gas of the shared transaction split evenly (the first item takes the remainder;
+        gas used is not known per item, so it is left 0) and burnt by the items that
+        liquidated nothing."""
+        items = intent.request["items"]
+        paid = receipt.gas_paid if receipt is not None else 0
+        share, rest = divmod(paid, len(items))
+        rows = []
+        for k, (item, (outcome, realised, ok, detail)) in enumerate(
+            zip(items, outcomes, strict=True)
+        ):
+            gas = share + (rest if k == 0 else 0)
+            rows.append(
+                LedgerEntry(
+                    intent_id=intent.id,
+                    opportunity_key=str(item["key"]),
+                    kind=str(IntentKind.LIQUIDATION),
+                    path=str(item["route"]),
+                    outcome=outcome,
+                    profit_asset=str(item.get("profit_asset", "")),
+                    predicted_profit=int(item.get("expected_profit", 0)),
+                    realised_profit=realised,
+                    predicted_net_value=int(item.get("expected_net_value", 0)),
+                    gas_paid_wei=gas,
+                    gas_burnt_wei=0 if ok else gas,
+                    block_number=receipt.block_number if receipt is not None else None,
+                    tx_hash=receipt.tx_hash if receipt is not None else "",
+                    detail=f"{detail} (item {k + 1} of a bundle of {len(items)})",
+                )
+            )
+        return tuple(rows)
+
+    def _judge_bundle(self, intent: Intent, attempt: Attempt, receipt: Receipt) -> Verdict:
+        """Each item by its own ``Liquidated`` event in the shared receipt; the bundle is
+        confirmed when one of them liquidated."""
+        items = [ExecutionRequest.from_json(item) for item in intent.request["items"]]
+        block = receipt.block_number
+        if attempt.kind is AttemptKind.CANCEL:
+            detail = f"cancelled by self-send in block {block}"
+            outcomes = [("cancelled", 0, False, detail)] * len(items)
+            return Verdict(
+                IntentState.CANCELLED,
+                "cancelled",
+                detail,
+                self._item_ledgers(intent, outcomes, receipt),
+            )
+        if receipt.status != 1:
+            kind, reason = self._why_reverted(None, intent, receipt)
+            detail = f"reverted in block {block}: {kind}: {reason}"
+            outcomes = [(f"reverted:{kind}", 0, False, detail)] * len(items)
+            return Verdict(
+                IntentState.FAILED,
+                f"reverted:{kind}",
+                detail,
+                self._item_ledgers(intent, outcomes, receipt),
+            )
+        outcomes = []
+        for request in items:
+            if self._liquidated(request, receipt):
+                realised = self._item_profit(request, receipt)
+                outcomes.append(
+                    (
+                        "liquidated",
+                        realised,
+                        True,
+                        f"liquidated in block {block}: profit {realised}",
+                    )
+                )
+                continue
+            competitor = self.x.competitor_for(request, block)
+            kind = RevertKind.LOST_TO_COMPETITOR if competitor else RevertKind.UNKNOWN
+            detail = competitor or "its call failed inside the bundle"
+            outcomes.append((f"reverted:{kind}", 0, False, f"in block {block}: {detail}"))
+        done = sum(1 for o in outcomes if o[2])
+        detail = f"bundle mined in block {block}: {done} of {len(items)} liquidated"
+        return Verdict(
+            IntentState.CONFIRMED if done else IntentState.FAILED,
+            "liquidated" if done else "reverted:in_bundle",
+            detail,
+            self._item_ledgers(intent, outcomes, receipt),
+        )
+
+    @staticmethod
+    def _item_profit(request: ExecutionRequest, receipt: Receipt) -> int:
+        """The profit of this item's own ``Liquidated`` event (user, collateral and debt
+        are its indexed topics: unique within a bundle, whose keys are)."""
+        topics = (
+            LIQUIDATED_TOPIC,
+            *(
+                bytes(12) + bytes.fromhex(a[2:])
+                for a in (request.user, request.collateral, request.debt)
+            ),
+        )
+        for entry in receipt.logs:
+            if entry.address.lower() == request.to.lower() and tuple(entry.topics[:4]) == topics:
+                _covered, seized, profit, _flash = abi_decode(
+                    ["uint256", "uint256", "uint256", "bool"], entry.data
+                )
+                return int(seized) if request.route is Route.INVENTORY else int(profit)
+        return 0
+
     def _base_ledger(self, intent: Intent, outcome: str, detail: str) -> LedgerEntry:
         r = intent.request
         return LedgerEntry(
@@ -1586,10 +1857,15 @@ class _Supervisor:
             detail=detail,
         )
 
-    def judge_replaced(self, intent: Intent, detail: str) -> LedgerEntry:
+    def judge_replaced(self, intent: Intent, detail: str) -> LedgerEntry | tuple[LedgerEntry, ...]:
+        if intent.kind is IntentKind.BUNDLE:
+            outcome = ("replaced_by_other", 0, False, detail)
+            return self._item_ledgers(intent, [outcome] * len(intent.request["items"]), None)
         return self._base_ledger(intent, "replaced_by_other", detail)
 
     def judge(self, intent: Intent, attempt: Attempt, receipt: Receipt) -> Verdict:
+        if intent.kind is IntentKind.BUNDLE:
+            return self._judge_bundle(intent, attempt, receipt)
         gas_paid = receipt.gas_paid
         base = replace(
             self._base_ledger(intent, "", ""),
@@ -1686,10 +1962,11 @@ class _Supervisor:
         return 0
 
     def _why_reverted(
-        self, request: ExecutionRequest, intent: Intent, receipt: Receipt
+        self, request: ExecutionRequest | None, intent: Intent, receipt: Receipt
     ) -> tuple[RevertKind, str]:
-        """Replay the call at the mined block (after it: close enough to name the cause)."""
-        competitor = self.x.competitor_for(request, receipt.block_number)
+        """Replay the call at the mined block (after it: close enough to name the cause).
+        ``request`` None: a bundle (whose items' competitors do not revert it)."""
+        competitor = self.x.competitor_for(request, receipt.block_number) if request else ""
         if competitor:
             return RevertKind.LOST_TO_COMPETITOR, competitor
         try:

@@ -182,6 +182,8 @@ def build(settings: Settings) -> LiveBot:
         stuck_blocks=ex.replace_after_blocks,
         dry_run=ex.dry_run,
         relay=RelayConfig(url=ex.relay_url, method=ex.relay_method) if ex.relay_url else None,
+        estimate_gas=ex.estimate_gas,
+        bundle_size=ex.bundle_size,
     )
     try:
         executor = Executor.open(

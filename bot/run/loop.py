@@ -628,7 +628,7 @@ class LiquidationLoop:
         data = account_data(snapshot.market, account, snapshot.timestamp)
         if data.total_collateral_base == 0:
             return "bad debt: no collateral left to seize"
-        if any(intent.opportunity_key.startswith(prefix) for intent in self.executor.in_flight()):
+        if any(k.startswith(prefix) for intent in self.executor.in_flight() for k in intent.keys):
             return "in flight"
         sized = size_account(
             snapshot.market,

@@ -31,15 +31,17 @@ def _send_in_steps(ex: Executor, requests: list[ExecutionRequest]) -> None:
                 steps.finish()
 
 
-@pytest.mark.parametrize("way", ["whole", "in steps"])
+@pytest.mark.parametrize("way", ["whole", "in steps", "bundled"])
 def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(
     env2: Env, way: str
 ) -> None:
+    """Bundled: both liquidations in one transaction (one nonce), settled per item."""
     requests = [
         replace(request_for(env2.sc.market, b.address), priority_fee_per_gas=GWEI)
         for b in env2.sc.borrowers
     ]
-    ex = env2.open(confirmations=1, estimate_gas=False)
+    bundle_size = 8 if way == "bundled" else 1
+    ex = env2.open(confirmations=1, estimate_gas=False, bundle_size=bundle_size)
     env2.automine(False)
     assert ex.begin_block() is not None
     env2.proxy.reset_counts()
@@ -47,7 +49,7 @@ def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(
         failpoints.armed(failpoints.AFTER_JOURNAL_BEFORE_BROADCAST),
         pytest.raises(failpoints.FailpointHit),
     ):
-        if way == "whole":
+        if way != "in steps":
             ex.execute_batch(requests)
         else:
             _send_in_steps(ex, requests)
@@ -57,20 +59,23 @@ def test_a_batch_is_on_disk_before_its_broadcast_and_a_restart_sends_it(
         env2.journal_path, account=BOT_ADDRESS, chain_id=env2.w3.eth.chain_id, lock=False
     )
     attempts = view.attempts()
+    transactions = 1 if way == "bundled" else 2
     assert [(a.nonce, a.state) for a in attempts] == [
-        (0, AttemptState.SIGNED),
-        (1, AttemptState.SIGNED),
+        (n, AttemptState.SIGNED) for n in range(transactions)
     ]
-    assert view.next_nonce() == 2
+    assert view.next_nonce() == transactions
+    assert set(view.open_keys()) == {r.key for r in requests}
     view.close()
     ex.close()
     # The restart broadcasts the journaled bytes (same hashes), and both settle.
-    again = env2.open(confirmations=1, estimate_gas=False)
+    again = env2.open(confirmations=1, estimate_gas=False, bundle_size=bundle_size)
     assert again.journal is not None
     sent = {s.tx_hash for s in env2.proxy.sends_from(BOT_ADDRESS)}
     assert {a.tx_hash for a in attempts} <= sent
     env2.settle(again)
     assert all(i.state in FINAL_STATES for i in again.journal.intents())
+    # Each liquidation has its ledger row (the model's gas may run out here: any outcome).
+    assert sorted(e.opportunity_key for e in again.ledger()) == sorted(r.key for r in requests)
     env2.invariants(again)
     again.close()
 
