@@ -384,6 +384,8 @@ class BlockFigures:
     liquidatable: int
     planned: int
     sent: int
+    transactions: int
+    """Distinct transactions the sends went out in (fewer than ``sent`` with bundles)."""
     detect_ms: float
     first_broadcast_ms: float | None
     all_broadcast_ms: float | None
@@ -437,6 +439,7 @@ def follow_block(
         liquidatable=report.liquidatable,
         planned=len(report.planned),
         sent=len(report.sent),
+        transactions=len({r.tx_hash for r in report.sent}),
         detect_ms=(detected - seen) * 1000,
         first_broadcast_ms=ms(report.first_broadcast_at),
         all_broadcast_ms=ms(report.last_broadcast_at),
@@ -544,6 +547,7 @@ def measure(
                 confirmations=1,
                 estimate_gas=False,
                 max_in_flight=1_000_000,
+                bundle_size=args.bundle_size,
                 lock_dir=Path(tmp),
             ),
             Signer(bot, "bench key"),
@@ -581,7 +585,8 @@ def measure(
                     blocks.append(figures)
                     say(
                         f"crash {k + 1}: WETH {price}, {figures.liquidatable} liquidatable, "
-                        f"{figures.sent} sent, detect {figures.detect_ms:.0f} ms, all sent "
+                        f"{figures.sent} sent in {figures.transactions} transactions, "
+                        f"detect {figures.detect_ms:.0f} ms, all sent "
                         f"{figures.all_broadcast_ms or 0:.0f} ms"
                     )
                 chain.mine()  # the last crash's liquidations
@@ -624,6 +629,8 @@ def measure(
         "borrowers_in_book": first.borrowers,
         "liquidatable_per_crash": [b.liquidatable for b in crash],
         "sent_per_crash": [b.sent for b in crash],
+        "bundle_size": args.bundle_size,
+        "transactions_per_crash": [b.transactions for b in crash],
         "planned_per_crash": [b.planned for b in crash],
         "detect_ms": round(detect, 1),
         "first_broadcast_ms": _round(worst([b.first_broadcast_ms for b in crash])),
@@ -716,6 +723,12 @@ def main() -> int:
     parser.add_argument("--idle", type=int, default=3, help="idle blocks measured")
     parser.add_argument("--baseline-sample", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--bundle-size",
+        type=int,
+        default=1,
+        help="liquidations per transaction (the executor's bundle_size; 1: one each)",
+    )
     parser.add_argument(
         "--profile",
         help="cProfile each crash block into PREFIX.crashK (pstats format; the loop's thread "
