@@ -22,8 +22,10 @@ counter), and :meth:`Executor.execute_batch` simulates a batch in one JSON-RPC b
 broadcasts it in another, journaling its intents with their signed transactions in a few
 multi-row statements; every check above still runs for each liquidation. Without gas
 estimates, a batch of liquidations through our liquidator is simulated in one ``eth_call``
-of its ``tryEach``, each on the state the earlier ones leave (the order they are mined in).
-Against a JSON-RPC node, two threads may run batches at once: one batch's broadcasts are on
+of its ``tryEach``, each on the state the earlier ones leave (the order they are mined in);
+with ``bundle_size`` above 1 they are also *sent* so, several to one ``tryEach`` transaction
+(one journal intent of kind ``bundle`` whose items keep their keys, outcomes and ledger
+rows). Against a JSON-RPC node, two threads may run batches at once: one batch's broadcasts are on
 their way while the next is staged, and batches still broadcast in nonce order
 (:attr:`Executor.pipelined`).
 """
@@ -171,7 +173,9 @@ class ExecutorConfig:
     failed item alone), one signature, one nonce and one journal attempt for up to this
     many. Fewer transactions for the node to accept in a crash; an item a competitor took
     first burns only its own gas. Each item is still checked, simulated in order, judged
-    and accounted on its own. Needs ``simulate_in_order`` (no gas estimates)."""
+    and accounted on its own (``max_gas_limit`` applies to each item; a bundle's gas
+    limit is the sum of its items', within the block's). Needs ``simulate_in_order`` (no
+    gas estimates)."""
     max_in_flight: int = 4
     """Open liquidation intents at once (one when sending through a private relay: a bundle
     cannot land while an earlier nonce is unmined)."""
@@ -1671,6 +1675,17 @@ class _Supervisor:
     def __init__(self, executor: Executor) -> None:
         self.x = executor
 
+    def _resimulate(self, intent: Intent) -> Simulation:
+        """The pending transaction's call at the latest block."""
+        return simulate(
+            self.x.node,
+            sender=self.x.account,
+            to=intent.target,
+            data=intent.calldata,
+            value=intent.value,
+            estimate=False,
+        )
+
     def review(self, intent: Intent, head: Head) -> Review:
         priority = int(intent.request.get("priority_fee_per_gas", 0))
         if intent.kind is IntentKind.BUNDLE:
@@ -1679,14 +1694,7 @@ class _Supervisor:
             return Review(keep=True, priority_fee_per_gas=priority)
         request = ExecutionRequest.from_json(intent.request)
         try:
-            sim = simulate(
-                self.x.node,
-                sender=self.x.account,
-                to=intent.target,
-                data=intent.calldata,
-                value=intent.value,
-                estimate=False,
-            )
+            sim = self._resimulate(intent)
         except NodeUnavailable as exc:
             # Unsure: leave the transaction as it is (no bump, no cancel) this block.
             return Review(keep=True, priority_fee_per_gas=0, max_gas_cost_wei=0, reason=str(exc))
@@ -1707,14 +1715,7 @@ class _Supervisor:
         burn only their gas); bump it no further than what those items are worth."""
         items = [ExecutionRequest.from_json(item) for item in intent.request["items"]]
         try:
-            sim = simulate(
-                self.x.node,
-                sender=self.x.account,
-                to=intent.target,
-                data=intent.calldata,
-                value=intent.value,
-                estimate=False,
-            )
+            sim = self._resimulate(intent)
             outcomes = decode_try_each(sim.return_data, len(items)) if sim.ok else None
         except (NodeUnavailable, ValueError) as exc:
             # Unsure: leave the transaction as it is (no bump, no cancel) this block.
