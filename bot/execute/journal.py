@@ -417,6 +417,21 @@ def _ledger_row(entry: LedgerEntry) -> tuple[Any, ...]:
     )
 
 
+def _refuse_duplicate(key: str, observed_block: int, records: Sequence[KeyRecord]) -> None:
+    """DuplicateIntent when ``key`` (its ``key_history``, bundles' items included) has an
+    intent in flight, or one that succeeded after the state the decision saw (mined in
+    ``observed_block`` itself, the decision saw its effect: not stale)."""
+    for record in records:
+        if record.state in OPEN_STATES:
+            raise DuplicateIntent(f"{key} already has intent {record.id} in state {record.state}")
+        if record.state is IntentState.CONFIRMED and record.mined_block > observed_block:
+            raise DuplicateIntent(
+                f"{key} was already done by intent {record.id} in block "
+                f"{record.mined_block}, after the state this decision saw "
+                f"(block {observed_block})"
+            )
+
+
 def _now() -> float:
     return time.time()
 
@@ -1026,18 +1041,7 @@ class Journal:
         """Write an intent, unless the key has one in flight or one that succeeded after
         ``observed_block`` was seen (then the decision is stale)."""
         with self._tx() as c:
-            for record in self.key_history([key]).get(key, ()):  # bundles' items included
-                if record.state in OPEN_STATES:
-                    raise DuplicateIntent(
-                        f"{key} already has intent {record.id} in state {record.state}"
-                    )
-                # mined in observed_block itself: the decision saw its effect (not stale)
-                if record.state is IntentState.CONFIRMED and record.mined_block > observed_block:
-                    raise DuplicateIntent(
-                        f"{key} was already done by intent {record.id} in block "
-                        f"{record.mined_block}, after the state this decision saw "
-                        f"(block {observed_block})"
-                    )
+            _refuse_duplicate(key, observed_block, self.key_history([key]).get(key, ()))
             now = _now()
             request_json = json.dumps(request, sort_keys=True)
             cur = c.execute(
@@ -1245,20 +1249,7 @@ class Journal:
                 (b.key, b.observed_block) for item in items for b in item.items
             ]
             for key, observed_block in checks:
-                for record in history.get(key, ()):
-                    if record.state in OPEN_STATES:
-                        raise DuplicateIntent(
-                            f"{key} already has intent {record.id} in state {record.state}"
-                        )
-                    if (
-                        record.state is IntentState.CONFIRMED
-                        and record.mined_block > observed_block
-                    ):
-                        raise DuplicateIntent(
-                            f"{key} was already done by intent {record.id} in block "
-                            f"{record.mined_block}, after the state this decision saw "
-                            f"(block {observed_block})"
-                        )
+                _refuse_duplicate(key, observed_block, history.get(key, ()))
             now = _now()
             intents: list[tuple[Any, ...]] = []
             attempts: list[tuple[Any, ...]] = []
