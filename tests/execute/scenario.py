@@ -22,6 +22,8 @@ from bot.deploy.borrowers import borrower_account
 from bot.deploy.market import MAX_UINT, Market, deploy_market
 from bot.execute import (
     ExecutionRequest,
+    ExecutionResult,
+    Executor,
     ExecutorConfig,
     FeeCaps,
     FeePolicy,
@@ -197,3 +199,12 @@ def mine(w3: Web3, blocks: int = 1, *, base_fee: int | None = None) -> None:
 
 def automine(w3: Web3, on: bool) -> None:
     rpc(w3, "anvil_setAutomine", on)
+
+
+def batch_in_block(ex: Executor, requests: list[ExecutionRequest]) -> list[ExecutionResult]:
+    """``execute_batch`` between the block's reads and their end, as the run loop calls it."""
+    assert ex.begin_block() is not None
+    try:
+        return ex.execute_batch(requests)
+    finally:
+        ex.end_block()

@@ -23,6 +23,7 @@ from tests.execute.scenario import (
     GWEI,
     Scenario,
     automine,
+    batch_in_block,
     deploy_on,
     executor_config,
     mine,
@@ -57,14 +58,6 @@ def _requests(sc: Scenario, count: int, tip: int = 2 * GWEI) -> list[ExecutionRe
     ]
 
 
-def _batch(ex: Executor, requests: list[ExecutionRequest]) -> list[Any]:
-    assert ex.begin_block() is not None
-    try:
-        return ex.execute_batch(requests)
-    finally:
-        ex.end_block()
-
-
 def _profits(w3: Web3, tx_hash: str, liquidator: str) -> dict[str, int]:
     """The profit of each ``Liquidated`` event in the receipt, by user."""
     receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
@@ -88,7 +81,7 @@ def test_a_batch_goes_out_as_one_transaction_and_each_item_is_accounted(
     before = [_debt(sc, b.address) for b in sc.borrowers]
     ex = _open(sc, tmp_path, signer)
     automine(w3, False)
-    results = _batch(ex, requests)
+    results = batch_in_block(ex, requests)
     assert [r.status for r in results] == [Status.SENT] * 3
     assert len({(r.tx_hash, r.nonce, r.intent_id) for r in results}) == 1
     pool = w3.provider.make_request("txpool_content", [])["result"]  # type: ignore[arg-type]
@@ -105,7 +98,7 @@ def test_a_batch_goes_out_as_one_transaction_and_each_item_is_accounted(
     assert ex.journal is not None
     assert set(ex.in_flight_keys()) == {r.key for r in requests}
     assert ex.journal.count_open(IntentKind.LIQUIDATION) == 3
-    (again,) = _batch(ex, requests[1:2])
+    (again,) = batch_in_block(ex, requests[1:2])
     assert again.status is Status.IN_FLIGHT
 
     mine(w3)
@@ -144,7 +137,7 @@ def test_an_item_a_competitor_took_fails_alone_and_may_be_tried_again(
     ex = _open(sc, tmp_path, signer)
     _arm_rival(sc)
     automine(w3, False)
-    results = _batch(ex, requests)
+    results = batch_in_block(ex, requests)
     assert [r.status for r in results] == [Status.SENT] * 2 and results[0].tx_hash is not None
     _rival_liquidates(sc, requests[1].user, 30 * GWEI)
     mine(w3)  # the rival's higher tip goes first; our second item hits its profit guard
@@ -160,9 +153,9 @@ def test_an_item_a_competitor_took_fails_alone_and_may_be_tried_again(
     assert "lost_to_competitor" not in first.detail and requests[1].user in second.detail
     # The failed item is neither in flight nor done: re-decided, it is simulated again
     # (and now reverts for the rival); the liquidated one is done since its decision.
-    retry = _batch(ex, [replace(requests[1], observed_block=w3.eth.block_number)])
+    retry = batch_in_block(ex, [replace(requests[1], observed_block=w3.eth.block_number)])
     assert retry[0].status is Status.SIMULATION_REVERTED
-    (done,) = _batch(ex, requests[:1])
+    (done,) = batch_in_block(ex, requests[:1])
     assert done.status is Status.ALREADY_DONE
     ex.close()
 
@@ -176,7 +169,7 @@ def test_a_bundle_whose_items_all_went_is_cancelled_and_each_item_says_so(
     ex = _open(sc, tmp_path, signer, stuck_blocks=50)
     _arm_rival(sc)
     automine(w3, False)
-    results = _batch(ex, requests)
+    results = batch_in_block(ex, requests)
     assert results[0].fees is not None and results[0].tx_hash == results[1].tx_hash
     high = results[0].fees.max_fee_per_gas + GWEI  # ours waits below the base fee
     for request in requests:
@@ -205,7 +198,7 @@ def test_without_bundles_each_liquidation_is_its_own_transaction(
     sc = three
     ex = _open(sc, tmp_path, signer, bundle_size=1)
     automine(sc.w3, False)
-    results = _batch(ex, _requests(sc, 3))
+    results = batch_in_block(ex, _requests(sc, 3))
     assert [r.status for r in results] == [Status.SENT] * 3
     assert len({r.tx_hash for r in results}) == 3
     assert [r.nonce for r in results] == [0, 1, 2]

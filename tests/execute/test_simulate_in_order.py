@@ -45,6 +45,7 @@ from tests.execute.scenario import (
     BOT_ADDRESS,
     NATIVE_PRICE,
     Scenario,
+    batch_in_block,
     deploy_on,
     executor_config,
     opportunity,
@@ -176,14 +177,6 @@ def _open(market: Market, w3: Web3, tmp_path: Path, signer: Signer, **kw: Any) -
     return Executor.open(w3, config, signer, out=lambda _: None)
 
 
-def _batch(ex: Executor, requests: list[ExecutionRequest]) -> list[Any]:
-    assert ex.begin_block() is not None
-    try:
-        return ex.execute_batch(requests)
-    finally:
-        ex.end_block()
-
-
 # ---------------------------------------------------------------- eth-tester
 
 
@@ -202,7 +195,7 @@ def test_one_call_in_mining_order_and_a_send_that_would_revert_is_not_sent(
     provider = _CountingTester(w3.provider.ethereum_tester)  # type: ignore[attr-defined]
     ex = _open(sc.market, Web3(provider), tmp_path, signer)
     provider.counts.clear()
-    results = _batch(ex, [first, again, second])
+    results = batch_in_block(ex, [first, again, second])
     assert [r.status for r in results] == [Status.SENT, Status.SIMULATION_REVERTED, Status.SENT]
     assert results[1].revert_kind is RevertKind.PRICE_MOVED
     assert "SeizedBelowRepayment" in results[1].detail
@@ -226,14 +219,14 @@ def test_a_liquidator_without_try_each_falls_back_once_and_for_all(
     provider = _CountingTester(w3.provider.ethereum_tester)  # type: ignore[attr-defined]
     ex = _open(market, Web3(provider), tmp_path, signer)
     provider.call_selectors.clear()
-    results = _batch(ex, requests)
+    results = batch_in_block(ex, requests)
     assert [r.status for r in results] == [Status.SENT, Status.SENT]
     assert all(_mined_ok(w3, r.tx_hash) for r in results)
     # tryEach was tried once (it reverts: no such function), then one call per send.
     assert provider.call_selectors == [TRY_EACH, requests[0].data[:4], requests[1].data[:4]]
     assert ex.try_each_unavailable is not None and "revert" in ex.try_each_unavailable
     provider.call_selectors.clear()
-    _batch(ex, [_again(r, "next") for r in requests])
+    batch_in_block(ex, [_again(r, "next") for r in requests])
     assert provider.call_selectors == [r.data[:4] for r in requests]  # not tried again
     ex.close()
 
@@ -259,7 +252,7 @@ def test_made_healthy_on_eth_tester_too(
     provider = _CountingTester(w3.provider.ethereum_tester)  # type: ignore[attr-defined]
     ex = _open(market, Web3(provider), tmp_path, signer)
     provider.counts.clear()
-    results = _batch(ex, requests)
+    results = batch_in_block(ex, requests)
     assert [r.status for r in results] == [Status.SIMULATION_REVERTED, Status.SENT]
     assert results[0].revert_kind is RevertKind.PRICE_MOVED
     assert provider.counts["eth_call"] == 1
@@ -332,7 +325,7 @@ def test_on_anvil_a_healthy_and_a_lost_account_are_rejected_alone(
 
     ex = _open(market, _through(proxy), tmp_path, signer)
     proxy.reset_counts()
-    results = _batch(ex, requests)
+    results = batch_in_block(ex, requests)
     assert [r.status for r in results] == [
         Status.SENT,
         Status.SIMULATION_REVERTED,
@@ -387,11 +380,11 @@ def test_on_anvil_the_old_liquidator_falls_back_to_a_batch_of_calls(
     then = [_request(old_market, x.address) for x in sc.borrowers[2:]]
     ex = _open(old_market, _through(proxy), tmp_path, signer)
     proxy.reset_counts()
-    results = _batch(ex, first)
+    results = batch_in_block(ex, first)
     assert ex.try_each_unavailable is not None and "revert" in ex.try_each_unavailable
     assert proxy.counts["eth_call"] == 1 + 2  # tryEach once, then one per send
     proxy.reset_counts()
-    results += _batch(ex, then)
+    results += batch_in_block(ex, then)
     assert proxy.counts["eth_call"] == 2  # not tried again
     assert [r.status for r in results] == [Status.SENT] * 4
     assert all(_mined_ok(w3, r.tx_hash) for r in results)
@@ -410,12 +403,12 @@ def test_on_anvil_a_transport_failure_is_not_taken_for_a_missing_try_each(
     ex = _open(market, _through(proxy), tmp_path, signer)
     proxy.inject("eth_call", Fault.http(502), times=1)
     proxy.reset_counts()
-    results = _batch(ex, [_request(market, a), _request(market, b)])
+    results = batch_in_block(ex, [_request(market, a), _request(market, b)])
     assert [r.status for r in results] == [Status.SENT, Status.SENT]
     assert proxy.counts["eth_call"] == 1 + 2
     assert ex.try_each_unavailable is None
     proxy.reset_counts()
-    results = _batch(ex, [_request(market, c), _request(market, d)])
+    results = batch_in_block(ex, [_request(market, c), _request(market, d)])
     assert [r.status for r in results] == [Status.SENT, Status.SENT]
     assert proxy.counts["eth_call"] == 1
     assert all(_mined_ok(w3, r.tx_hash) for r in results)
