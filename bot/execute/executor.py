@@ -1659,6 +1659,23 @@ class Executor:
         return None
 
 
+def _liquidated_profit(
+    request: ExecutionRequest, receipt: Receipt, topics: tuple[bytes, ...]
+) -> int:
+    """What the first of our liquidator's ``Liquidated`` events whose topics start with
+    ``topics`` says was made: the collateral seized (INVENTORY) or the profit; 0 if none."""
+    for entry in receipt.logs:
+        if (
+            entry.address.lower() == request.to.lower()
+            and tuple(entry.topics[: len(topics)]) == topics
+        ):
+            _covered, seized, profit, _flash = abi_decode(
+                ["uint256", "uint256", "uint256", "bool"], entry.data
+            )
+            return int(seized) if request.route is Route.INVENTORY else int(profit)
+    return 0
+
+
 def attempt_gas_limit(intent: Intent, receipt: Receipt, journal: Journal | None) -> int:
     """The gas limit of the attempt that produced ``receipt``."""
     if journal is not None:
@@ -1836,13 +1853,7 @@ class _Supervisor:
                 for a in (request.user, request.collateral, request.debt)
             ),
         )
-        for entry in receipt.logs:
-            if entry.address.lower() == request.to.lower() and tuple(entry.topics[:4]) == topics:
-                _covered, seized, profit, _flash = abi_decode(
-                    ["uint256", "uint256", "uint256", "bool"], entry.data
-                )
-                return int(seized) if request.route is Route.INVENTORY else int(profit)
-        return 0
+        return _liquidated_profit(request, receipt, topics)
 
     def _base_ledger(self, intent: Intent, outcome: str, detail: str) -> LedgerEntry:
         r = intent.request
@@ -1952,15 +1963,7 @@ class _Supervisor:
                 ):
                     return int(abi_decode(["uint256"], entry.data[32:64])[0])
             return 0
-        for entry in receipt.logs:
-            if entry.address.lower() == request.to.lower() and entry.topics[:1] == (
-                LIQUIDATED_TOPIC,
-            ):
-                _covered, seized, profit, _flash = abi_decode(
-                    ["uint256", "uint256", "uint256", "bool"], entry.data
-                )
-                return int(seized) if request.route is Route.INVENTORY else int(profit)
-        return 0
+        return _liquidated_profit(request, receipt, (LIQUIDATED_TOPIC,))
 
     def _why_reverted(
         self, request: ExecutionRequest | None, intent: Intent, receipt: Receipt
