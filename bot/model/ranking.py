@@ -24,12 +24,14 @@ from bot.model.sizing import (
     PairBook,
     SeizeTerms,
     SizedPath,
+    WalkMemo,
     flash_on,
     flash_owed,
+    flash_start,
     flash_value_ceiling,
     liquidation_pairs,
     seize_terms,
-    size_account,
+    size_terms,
 )
 from bot.model.types import Account, ExecutionPath, MarketState, PairReserves
 
@@ -241,44 +243,78 @@ def _best_for_account(
     base_fee: int,
     inventory: Mapping[str, int] | None,
     config: DecisionConfig,
+    memo: WalkMemo | None = None,
 ) -> tuple[Opportunity | None, bool]:
     """:func:`best_for_account`, and whether every size search behind it was exact (then the
     result is the true optimum of each path, which :func:`iter_plan`'s bounds rely on)."""
     data = account_data(market, account, timestamp)
     if not data.liquidatable or market.liquidations_paused:
         return None, True
+    taken = [
+        (seize_terms(market, account, c, d, timestamp, data), pairs.find(c, d))
+        for c, d in liquidation_pairs(market, account)
+    ]
+    return _best_of_terms(
+        account.user,
+        data.health_factor,
+        taken,
+        valuation=valuation,
+        gas_table=gas_table,
+        base_fee=base_fee,
+        inventory=inventory,
+        config=config,
+        memo=memo,
+    )
+
+
+def _best_of_terms(
+    user: str,
+    health_factor: int,
+    taken: Sequence[tuple[SeizeTerms, PairReserves | None]],
+    *,
+    valuation: Valuation,
+    gas_table: GasTable,
+    base_fee: int,
+    inventory: Mapping[str, int] | None,
+    config: DecisionConfig,
+    memo: WalkMemo | None,
+    flash_cannot_pay: bool = False,
+) -> tuple[Opportunity | None, bool]:
+    """:func:`_best_for_account` of a liquidatable account from the terms of each
+    (collateral, debt) it can be liquidated on and their pairs. ``flash_cannot_pay`` where
+    a ceiling has shown no flash liquidation of it clears the minimum profit: the flash path
+    is not sized, and the result is exact without it."""
     exact = True
 
     def best_of(paths: tuple[ExecutionPath, ...]) -> Opportunity | None:
         nonlocal exact
-        if not paths:
-            return None
-        sized = size_account(
-            market,
-            account,
-            timestamp,
-            pairs=pairs,
-            inventory=inventory,
-            paths=paths,
-            max_steps=config.max_steps,
-            data=data,
-        )
         best: Opportunity | None = None
-        for s in sized:
-            exact = exact and s.exact
-            opp = price_opportunity(
-                account.user, data.health_factor, s, valuation, gas_table, base_fee, config.bid
+        for terms, pair in taken:
+            sized = size_terms(
+                terms,
+                pair,
+                inventory=inventory,
+                paths=paths,
+                max_steps=config.max_steps,
+                memo=memo,
             )
-            if opp is None or opp.net_profit < config.min_profit or opp.net_profit <= 0:
-                continue
-            if best is None or opp.net_profit > best.net_profit:
-                best = opp
+            for s in sized:
+                exact = exact and s.exact
+                opp = price_opportunity(
+                    user, health_factor, s, valuation, gas_table, base_fee, config.bid
+                )
+                if opp is None or opp.net_profit < config.min_profit or opp.net_profit <= 0:
+                    continue
+                if best is None or opp.net_profit > best.net_profit:
+                    best = opp
         return best
 
     if config.inventory_only_without_flash and ExecutionPath.FLASH in config.paths:
-        flash = best_of((ExecutionPath.FLASH,))
+        flash = None if flash_cannot_pay else best_of((ExecutionPath.FLASH,))
         if flash is not None:
             return flash, exact
+        return best_of(tuple(p for p in config.paths if p is not ExecutionPath.FLASH)), exact
+    if flash_cannot_pay:
         return best_of(tuple(p for p in config.paths if p is not ExecutionPath.FLASH)), exact
     return best_of(config.paths), exact
 
@@ -473,6 +509,14 @@ def iter_plan(
     terms_of: dict[str, SeizeTerms | None] = {}
     """Seize terms of a flash-bound user's only (collateral, debt) pair (None: it has several),
     kept until a liquidation changes the user's pool-side inputs."""
+    memo = WalkMemo()
+    no_flash: set[str] = set()
+    """Users no flash liquidation of which can pay (by its ceiling), until their pool side
+    or the pair moves their way (a move against them keeps it so)."""
+    witness: dict[str, Opportunity] = {}
+    """Per flash-bound user, a flash liquidation priced at one size that surely pays (its
+    exact best, or the probe at the size sizing starts from): its flash liquidation is
+    preferred while this one pays."""
     pay_limit: dict[str, int] = {}
     """Per flash-bound user, the most the pair may be owed at its last size for its flash
     liquidation to still surely pay (see ``still_pays``)."""
@@ -517,22 +561,40 @@ def iter_plan(
             can_bound.discard(user)
             flash_bound.discard(user)
             tight.discard(user)
-            opp, exact = _best_for_account(
-                market,
-                remaining[user],
-                timestamp,
-                pairs=pair_book,
-                valuation=priced,
-                gas_table=gas_table,
-                base_fee=base_fee,
-                inventory=stock,
-                config=config,
-            )
+            # terms taken on the pool side as it stands (see ``terms_for``): not again
+            terms = terms_for(user)
+            if terms is not None:
+                opp, exact = _best_of_terms(
+                    user,
+                    health[user],
+                    [(terms, book.get(frozenset((terms.collateral, terms.debt))))],
+                    valuation=priced,
+                    gas_table=gas_table,
+                    base_fee=base_fee,
+                    inventory=stock,
+                    config=config,
+                    memo=memo,
+                    flash_cannot_pay=user in no_flash,
+                )
+            else:
+                opp, exact = _best_for_account(
+                    market,
+                    remaining[user],
+                    timestamp,
+                    pairs=pair_book,
+                    valuation=priced,
+                    gas_table=gas_table,
+                    base_fee=base_fee,
+                    inventory=stock,
+                    config=config,
+                    memo=memo,
+                )
             if opp is None:
                 version[user] = version.get(user, 0) + 1  # drops any queued bound
                 continue
             if exact and flash_first and opp.path is ExecutionPath.FLASH:
                 flash_bound.add(user)
+                witness[user] = opp
                 pay_limit[user] = sure_limit(opp, priced)
             elif exact:
                 can_bound.add(user)
@@ -545,11 +607,14 @@ def iter_plan(
         _, priced = view()
         now = []
         for user in users:
+            terms_of.pop(user, None)  # its pool side may have moved
+            no_flash.discard(user)
             account = remaining[user]
             data = account_data(market, account, timestamp)
             if not data.liquidatable or market.liquidations_paused:
                 version[user] = version.get(user, 0) + 1
                 continue
+            health[user] = data.health_factor
             bound = gross_ceiling(
                 market, account, timestamp, pairs=book, valuation=priced, data=data
             )
@@ -570,12 +635,10 @@ def iter_plan(
                 now.append(user)
                 continue
             bound = net
-            health[user] = data.health_factor
             best.pop(user, None)
             can_bound.discard(user)
             flash_bound.discard(user)
             tight.discard(user)
-            terms_of.pop(user, None)
             bounded.add(user)
             push(user, bound)
         evaluate(now)
@@ -586,9 +649,9 @@ def iter_plan(
         tight.discard(user)
         push(user, opp.net_profit + rounding_slack(valuation, opp.gas_units))
 
-    def tighten(user: str, priced: Valuation) -> int | None:
-        """A flash-bound user's bound at the pair as it stands, without sizing (None where
-        there is none: several pairs to liquidate, or nothing prices)."""
+    def terms_for(user: str) -> SeizeTerms | None:
+        """The user's seize terms if it is liquidatable on one (collateral, debt) only;
+        kept until a liquidation changes its pool side (then ``ceiling`` drops them)."""
         if user not in terms_of:
             account = remaining[user]
             pairs_of = liquidation_pairs(market, account)
@@ -600,10 +663,35 @@ def iter_plan(
                 )
             except LiquidationReverted:
                 terms_of[user] = None
-        terms = terms_of[user]
+        return terms_of[user]
+
+    def probe(user: str, priced: Valuation) -> None:
+        """Make a bounded user flash-bound without sizing it, where its flash liquidation
+        surely pays at the size sizing starts from: then that path is the one chosen, and
+        its ceiling (see ``tighten``) bounds the user, far below a gross ceiling that has to
+        cover every path."""
+        terms = terms_for(user)
+        pair = None if terms is None else book.get(frozenset((terms.collateral, terms.debt)))
+        if terms is None or pair is None:
+            return
+        start = flash_start(terms, pair)
+        if start is None:
+            return
+        opp = price_opportunity(user, health[user], start, priced, gas_table, base_fee, config.bid)
+        if opp is not None and opp.net_profit >= sure:
+            flash_bound.add(user)
+            witness[user] = opp
+            pay_limit[user] = sure_limit(opp, priced)
+
+    def tighten(user: str, priced: Valuation) -> int | None:
+        """A flash-bound user's bound at the pair as it stands, without sizing (None where
+        there is none: several pairs to liquidate, or nothing prices)."""
+        terms = terms_for(user)
         if terms is None:
             return None
-        pair = book[frozenset((terms.collateral, terms.debt))]
+        pair = book.get(frozenset((terms.collateral, terms.debt)))
+        if pair is None:
+            return 0  # no pair to flash-borrow from: no flash liquidation at all
         return net_ceiling(
             flash_value_ceiling(terms, pair),
             ExecutionPath.FLASH,
@@ -642,12 +730,18 @@ def iter_plan(
             if user not in remaining or version[user] != seen:
                 continue
             if user in bounded:
-                if user in flash_bound and user not in tight:
-                    bound = tighten(user, view()[1])
-                    if bound is not None:
-                        tight.add(user)
-                        push(user, min(bound, -top))
-                        continue
+                if flash_first and user not in tight:
+                    priced = view()[1]
+                    bound = tighten(user, priced)
+                    if bound is not None and bound < need:
+                        no_flash.add(user)  # not sized: no flash liquidation of it pays
+                    elif bound is not None:
+                        if user not in flash_bound:
+                            probe(user, priced)
+                        if user in flash_bound:
+                            tight.add(user)
+                            push(user, min(bound, -top))
+                            continue
                 evaluate((user,))  # exact now: back into the queue at its true place
                 continue
             chosen = best[user]
@@ -690,15 +784,17 @@ def iter_plan(
             opp = best.get(user)
             if user in changed:
                 again.append(user)
+            elif user in flash_bound:
+                if not still_pays(witness[user], priced):
+                    again.append(user)
+                elif user in bounded:
+                    tight.discard(user)  # still a bound (its value only fell); re-tighten
+                elif opp is not None:  # always: an unbounded user has been sized
+                    stale(user, opp)
             elif opp is None and user in bounded:
                 continue  # a ceiling only falls when the pair or inventory moves against it
             elif opp is not None and user in can_bound:
                 if user not in bounded:
-                    stale(user, opp)
-            elif opp is not None and user in flash_bound and still_pays(opp, priced):
-                if user in bounded:
-                    tight.discard(user)  # still a bound (its value only fell); re-tighten
-                else:
                     stale(user, opp)
             else:
                 again.append(user)

@@ -85,6 +85,9 @@ class SeizeTerms:
     """``percentMul(userDebt, closeFactor)``: sizes above it change nothing."""
     x_cap: int = field(init=False)
     """Largest size whose seize does not exceed the user's collateral."""
+    curve_key: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """What ``seized``, ``x_for``, ``to_liquidator`` and the value keys depend on: the
+    terms of every account liquidated on this (collateral, debt) in one state share it."""
     _qn: int = field(init=False, repr=False)
     _qd: int = field(init=False, repr=False)
 
@@ -93,6 +96,15 @@ class SeizeTerms:
         qd = self.collateral_price * self.debt_unit
         object.__setattr__(self, "_qn", qn)
         object.__setattr__(self, "_qd", qd)
+        curve = (
+            self.collateral_price,
+            self.debt_price,
+            self.collateral_unit,
+            self.debt_unit,
+            self.liquidation_bonus,
+            self.protocol_fee,
+        )
+        object.__setattr__(self, "curve_key", curve)
         object.__setattr__(self, "max_debt", percent_mul(self.user_debt, self.close_factor))
         # largest base with percentMul(base, bonus) <= userCollateral, then largest x with
         # floor(x * qn / qd) <= that base
@@ -362,6 +374,50 @@ class _Search:
     best_f: int
     exact: bool
     evaluations: int
+    reach: int
+    """The largest size the rightward walk compared with ``hi`` and found within it."""
+    stopped_by: int | None
+    """The size past ``hi`` that ended the rightward walk, if that is what ended it."""
+
+    def holds_for(self, hi: int) -> bool:
+        """The walk would have run the same with this ``hi``: every size it compared with
+        its own ``hi`` compares the same way with this one."""
+        return self.reach <= hi and (self.stopped_by is None or self.stopped_by > hi)
+
+
+class WalkMemo:
+    """Size searches already run, to share between accounts whose profit curves coincide.
+
+    A walk depends on an account only through its prices, units, bonus and fee (the curve
+    of ``s(x)``), the pair, the start and the range; in a crash many accounts large enough
+    for the pair's optimum differ only in the range's top, which most walks never reach.
+    One memo serves one plan (its pair states): it grows with the walks it runs."""
+
+    __slots__ = ("_runs", "hits")
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[object, ...], list[_Search]] = {}
+        self.hits = 0
+
+    def walk(
+        self,
+        f: _Profit,
+        terms: SeizeTerms,
+        x0: int,
+        lo: int,
+        hi: int,
+        eps: int,
+        max_steps: int,
+    ) -> _Search:
+        key = (f.curve_key(), terms.curve_key, x0, lo, eps, max_steps)
+        runs = self._runs.setdefault(key, [])
+        for run in runs:
+            if run.holds_for(hi):
+                self.hits += 1
+                return run
+        run = _walk(f, terms, x0, lo, hi, eps, max_steps)
+        runs.append(run)
+        return run
 
 
 def _walk(
@@ -374,10 +430,13 @@ def _walk(
     slack = 2 * eps
     # rightwards
     x, steps = x0, 0
+    reach, stopped_by = x0, None
     while True:
         nx = terms.x_for(terms.seized(x) + 1)
         if nx > hi:
+            stopped_by = nx
             break
+        reach = nx
         if steps == max_steps:
             exact = False
             break
@@ -404,7 +463,7 @@ def _walk(
         elif v < best_f - slack:
             break
         x = px
-    return _Search(best_x, best_f, exact, evaluations)
+    return _Search(best_x, best_f, exact, evaluations, reach, stopped_by)
 
 
 class _Profit:
@@ -413,12 +472,19 @@ class _Profit:
     def __call__(self, x: int) -> int:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def curve_key(self) -> tuple[object, ...]:
+        """What the profit depends on besides the seize terms' curve."""
+        raise NotImplementedError  # pragma: no cover - interface
+
 
 class _FlashProfit(_Profit):
     __slots__ = ("r_coll", "r_debt", "terms")
 
     def __init__(self, terms: SeizeTerms, r_coll: int, r_debt: int) -> None:
         self.terms, self.r_coll, self.r_debt = terms, r_coll, r_debt
+
+    def curve_key(self) -> tuple[object, ...]:
+        return ("flash", self.r_coll, self.r_debt)
 
     def __call__(self, x: int) -> int:
         t = self.terms
@@ -431,6 +497,9 @@ class _SwapProfit(_Profit):
     def __init__(self, terms: SeizeTerms, r_coll: int, r_debt: int) -> None:
         self.terms, self.r_coll, self.r_debt = terms, r_coll, r_debt
 
+    def curve_key(self) -> tuple[object, ...]:
+        return ("swap", self.r_coll, self.r_debt)
+
     def __call__(self, x: int) -> int:
         t = self.terms
         return _amount_out(t.to_liquidator(t.seized(x)), self.r_coll, self.r_debt) - x
@@ -441,6 +510,9 @@ class _InventoryProfit(_Profit):
 
     def __init__(self, terms: SeizeTerms) -> None:
         self.terms = terms
+
+    def curve_key(self) -> tuple[object, ...]:
+        return ("inventory",)
 
     def __call__(self, x: int) -> int:
         t = self.terms
@@ -498,8 +570,10 @@ def size_path(
     pair: PairReserves | None = None,
     balance: int | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
+    memo: WalkMemo | None = None,
 ) -> SizedPath | None:
-    """The most valuable size for ``path``; None if no size runs without reverting."""
+    """The most valuable size for ``path``; None if no size runs without reverting.
+    ``memo`` shares walks between calls (the result is the same with or without it)."""
     lo = 1
     hi = min(terms.max_debt, terms.x_cap)
     if path is ExecutionPath.INVENTORY:
@@ -531,7 +605,8 @@ def size_path(
     exact = True
     evaluations = 0
     if hi >= lo:
-        search = _walk(f, terms, _start(terms, x_star, lo, hi), lo, hi, eps, max_steps)
+        x0 = _start(terms, x_star, lo, hi)
+        search = (memo.walk if memo is not None else _walk)(f, terms, x0, lo, hi, eps, max_steps)
         exact, evaluations = search.exact, search.evaluations
         best = evaluate(terms, path, search.best_x, pair=pair, balance=balance)
     for x in _edge_candidates(terms, path, pair):
@@ -559,6 +634,21 @@ def _relaxed_flash_max(terms: SeizeTerms, r_coll: int, r_debt: int, hi: int) -> 
     # over the common denominator kd*b; isqrt rounds the subtracted root down
     num = kn * r_debt * b + a * kd - 2 * isqrt(kn * r_debt * a * kd * b)
     return -(-num // (kd * b))
+
+
+def flash_start(terms: SeizeTerms, pair: PairReserves) -> SizedPath | None:
+    """The flash liquidation at the size :func:`size_path` starts its search from (None if
+    there is none, or it reverts): the size it picks is worth at least as much, as the walk
+    only moves to better sizes and the capped and tail candidates replace it only when worth
+    more. The planner's cheap proof that an account's flash liquidation pays, unsized."""
+    if terms.collateral == terms.debt:
+        return None
+    r_coll, r_debt = pair.reserves_for(terms.collateral)
+    hi = min(terms.max_debt, terms.x_cap, r_debt - 1)
+    if hi < 1:
+        return None
+    x0 = _start(terms, flash_optimum(terms, Curve.hop(r_coll, r_debt)), 1, hi)
+    return evaluate(terms, ExecutionPath.FLASH, x0, pair=pair)
 
 
 def flash_value_ceiling(terms: SeizeTerms, pair: PairReserves) -> int:
@@ -636,6 +726,7 @@ def size_account(
     paths: Iterable[ExecutionPath] = (ExecutionPath.FLASH,),
     max_steps: int = DEFAULT_MAX_STEPS,
     data: AccountData | None = None,
+    memo: WalkMemo | None = None,
 ) -> list[SizedPath]:
     """Best size for every (collateral, debt) pair and path; empty if not liquidatable.
 
@@ -652,16 +743,37 @@ def size_account(
     results: list[SizedPath] = []
     for collateral, debt in liquidation_pairs(market, account):
         terms = seize_terms(market, account, collateral, debt, timestamp, data)
-        pair = pairs.find(collateral, debt)
-        for path in wanted:
-            balance: int | None = None
-            if path is not ExecutionPath.FLASH:
-                balance = (inventory or {}).get(debt, 0)
-                if balance <= 0:
-                    continue
-            elif pair is None:
+        results += size_terms(
+            terms,
+            pairs.find(collateral, debt),
+            inventory=inventory,
+            paths=wanted,
+            max_steps=max_steps,
+            memo=memo,
+        )
+    return results
+
+
+def size_terms(
+    terms: SeizeTerms,
+    pair: PairReserves | None,
+    *,
+    inventory: Mapping[str, int] | None = None,
+    paths: Iterable[ExecutionPath] = (ExecutionPath.FLASH,),
+    max_steps: int = DEFAULT_MAX_STEPS,
+    memo: WalkMemo | None = None,
+) -> list[SizedPath]:
+    """:func:`size_account` for one (collateral, debt) whose terms are taken already."""
+    results: list[SizedPath] = []
+    for path in paths:
+        balance: int | None = None
+        if path is not ExecutionPath.FLASH:
+            balance = (inventory or {}).get(terms.debt, 0)
+            if balance <= 0:
                 continue
-            sized = size_path(terms, path, pair=pair, balance=balance, max_steps=max_steps)
-            if sized is not None:
-                results.append(sized)
+        elif pair is None:
+            continue
+        sized = size_path(terms, path, pair=pair, balance=balance, max_steps=max_steps, memo=memo)
+        if sized is not None:
+            results.append(sized)
     return results
