@@ -169,8 +169,10 @@ def liquidate(
 
     def accrue(asset: str) -> Reserve:
         r = reserves[asset]
-        r = replace(r, state=update_state(r.state, timestamp))
-        reserves[asset] = r
+        state = update_state(r.state, timestamp)
+        if state is not r.state:  # already accrued in this block: nothing to copy
+            r = replace(r, state=state)
+            reserves[asset] = r
         return r
 
     coll_reserve = accrue(collateral_asset)

@@ -493,6 +493,8 @@ def iter_plan(
     version: dict[str, int] = {}
     best: dict[str, Opportunity] = {}
     health: dict[str, int] = {}
+    data_of: dict[str, AccountData] = {}
+    """Each user's account data as ``ceiling`` last took it (with its pool side)."""
     bounded: set[str] = set()
     """Users whose queue entry is an upper bound, to evaluate when it reaches the top."""
     can_bound: set[str] = set()
@@ -610,7 +612,7 @@ def iter_plan(
             terms_of.pop(user, None)  # its pool side may have moved
             no_flash.discard(user)
             account = remaining[user]
-            data = account_data(market, account, timestamp)
+            data = data_of[user] = account_data(market, account, timestamp)
             if not data.liquidatable or market.liquidations_paused:
                 version[user] = version.get(user, 0) + 1
                 continue
@@ -657,7 +659,7 @@ def iter_plan(
             pairs_of = liquidation_pairs(market, account)
             try:
                 terms_of[user] = (
-                    seize_terms(market, account, *pairs_of[0], timestamp)
+                    seize_terms(market, account, *pairs_of[0], timestamp, data_of[user])
                     if len(pairs_of) == 1
                     else None
                 )

@@ -296,8 +296,11 @@ def evaluate(
     *,
     pair: PairReserves | None = None,
     balance: int | None = None,
+    exact: bool = True,
+    evaluations: int = 1,
 ) -> SizedPath | None:
     """The exact result of running ``path`` at ``debt_to_cover``; None if it would revert.
+    (``exact`` and ``evaluations`` are a size search's, passed on to the result.)
 
     ``balance`` is the liquidator contract's own balance of the debt asset (inventory paths;
     None means unlimited); ``pair`` the (collateral, debt) pair (flash and swap paths).
@@ -330,6 +333,8 @@ def evaluate(
             gain_c,
             gain_d,
             terms.collateral_key(gain_c) + terms.debt_key(gain_d),
+            exact,
+            evaluations,
         )
     if balance is not None and covered > balance:
         return None
@@ -347,6 +352,8 @@ def evaluate(
             seized,
             -covered,
             terms.collateral_key(seized) - terms.debt_key(covered),
+            exact,
+            evaluations,
         )
     if pair is None or terms.collateral == terms.debt:
         return None
@@ -365,6 +372,8 @@ def evaluate(
         0,
         out - covered,
         terms.debt_key(out - covered),
+        exact,
+        evaluations,
     )
 
 
@@ -602,21 +611,30 @@ def size_path(
             eps = -(-curve.a * terms.eps_seize // curve.b) + 1
 
     best: SizedPath | None = None
-    exact = True
-    evaluations = 0
+    candidates = _edge_candidates(terms, path, pair)
+    search: _Search | None = None
     if hi >= lo:
         x0 = _start(terms, x_star, lo, hi)
         search = (memo.walk if memo is not None else _walk)(f, terms, x0, lo, hi, eps, max_steps)
-        exact, evaluations = search.exact, search.evaluations
-        best = evaluate(terms, path, search.best_x, pair=pair, balance=balance)
-    for x in _edge_candidates(terms, path, pair):
-        candidate = evaluate(terms, path, x, pair=pair, balance=balance)
-        evaluations += 1
+    exact = search is None or search.exact
+    evaluations = len(candidates) + (0 if search is None else search.evaluations)
+    if search is not None:
+        best = evaluate(
+            terms,
+            path,
+            search.best_x,
+            pair=pair,
+            balance=balance,
+            exact=exact,
+            evaluations=evaluations,
+        )
+    for x in candidates:
+        candidate = evaluate(
+            terms, path, x, pair=pair, balance=balance, exact=exact, evaluations=evaluations
+        )
         if candidate is not None and (best is None or candidate.value_key > best.value_key):
             best = candidate
-    if best is None:
-        return None
-    return replace(best, exact=exact, evaluations=evaluations)
+    return best
 
 
 def _relaxed_flash_max(terms: SeizeTerms, r_coll: int, r_debt: int, hi: int) -> int:

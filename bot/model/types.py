@@ -92,7 +92,7 @@ class Account:
 
     def with_position(self, position: UserReserve) -> Account:
         kept = tuple(p for p in self.positions if p.asset != position.asset)
-        return replace(self, positions=(*kept, position))
+        return Account(self.user, (*kept, position))
 
 
 @dataclass(frozen=True, slots=True)
