@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.model import ranking
+from bot.model import sizing
 from bot.model.fixed_point import BASE_UNIT
 from bot.model.health import account_data
 from bot.model.profit import Valuation
@@ -219,20 +219,23 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
         "config": DecisionConfig(),
     }
     sizings = 0
-    best_for_account = ranking._best_for_account
+    size_path = sizing.size_path
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal sizings
         sizings += 1
-        return best_for_account(*args, **kwargs)
+        return size_path(*args, **kwargs)
 
-    monkeypatch.setattr(ranking, "_best_for_account", counted)
+    monkeypatch.setattr(sizing, "size_path", counted)
     fast = _run(plan_block, case)
     monkeypatch.undo()
     slow = _run(reference_plan, case)
     assert isinstance(fast, list) and fast == slow
     flashes = sum(o.path is ExecutionPath.FLASH for o in fast)
     assert 5 <= flashes < len(fast)  # the pair is spent, then inventory
-    # each account sized about twice (its flash, then its inventory), not once per flash
-    # (552 sizings when every moved account was sized again)
+    # Each size search counted (an inventory decision runs two: the swap and the plain
+    # path). An account whose flash liquidation surely pays at the search's start is bounded
+    # by its flash ceiling unsized, one whose ceiling is below the minimum is never sized for
+    # flash: 275 searches (546 when each account reaching the top of the queue was sized
+    # whole).
     assert sizings <= 2 * len(accounts), sizings

@@ -12,8 +12,10 @@ from bot.model.sizing import (
     PairBook,
     SeizeTerms,
     SizedPath,
+    WalkMemo,
     evaluate,
     flash_optimum,
+    flash_start,
     flash_value_ceiling,
     seize_terms,
     size_account,
@@ -288,3 +290,57 @@ def test_flash_value_ceiling_bounds_the_sized_flash(case: tuple[SeizeTerms, Pair
             assert ceiling - found.value_key <= 4 * terms.collateral_key(terms.eps_seize + 2) + (
                 terms.collateral_key(terms.rate[0] // terms.rate[1] + 1)
             )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(small_cases().map(lambda c: (c[0], c[1])), wide_cases()),
+    st.lists(st.tuples(st.integers(1, 10**6), st.sampled_from([5000, 10_000])), max_size=6),
+    st.sampled_from([FLASH, SWAP, INV]),
+)
+def test_a_shared_walk_memo_sizes_every_account_as_alone(
+    case: tuple[SeizeTerms, PairReserves], others: list[tuple[int, int]], path: ExecutionPath
+) -> None:
+    """Accounts on one curve and pair differ in how much may be covered (debt, collateral,
+    close factor): with one memo across them, and across repeats, each is sized exactly as
+    without it, even where a walk found for one account would run past another's range."""
+    terms, p = case
+    accounts = (
+        [terms]
+        + [
+            replace(terms, user_debt=max(1, terms.user_debt * k // 10**4), close_factor=cf)
+            for k, cf in others
+        ]
+        + [
+            replace(terms, user_collateral=max(1, terms.user_collateral * k // 10**4))
+            for k, _ in others
+        ]
+    )
+    memo = WalkMemo()
+    balance = None if path is FLASH else 10**40
+    for t in accounts + accounts[::-1]:
+        alone = size_path(t, path, pair=p, balance=balance)
+        shared = size_path(t, path, pair=p, balance=balance, memo=memo)
+        assert shared == alone
+    r_debt = p.reserves_for(COLL)[1]
+    walked = [
+        t
+        for t in accounts
+        if min(t.max_debt, t.x_cap, r_debt - 1 if path is FLASH else t.x_cap) >= 1
+    ]
+    if walked:
+        assert memo.hits >= len(walked)  # the repeats at least are shared
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(small_cases().map(lambda c: (c[0], c[1])), wide_cases()))
+def test_the_flash_start_is_never_worth_more_than_the_sized_flash(
+    case: tuple[SeizeTerms, PairReserves],
+) -> None:
+    """The planner's proof that a flash liquidation pays, unsized: sizing never picks a
+    size worth less than the one it starts from."""
+    terms, p = case
+    start = flash_start(terms, p)
+    found = size_path(terms, FLASH, pair=p)
+    if start is not None:
+        assert found is not None and found.value_key >= start.value_key
