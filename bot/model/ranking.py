@@ -17,7 +17,7 @@ from bot.model.fixed_point import PERCENTAGE_FACTOR, percent_mul, ray_mul
 from bot.model.gas import GasTable
 from bot.model.health import AccountData, account_data, close_factor
 from bot.model.interest import normalized_debt, normalized_income
-from bot.model.liquidation import LiquidationReverted, liquidate
+from bot.model.liquidation import liquidate
 from bot.model.profit import NATIVE_UNIT, VALUE_SCALE, Valuation
 from bot.model.sizing import (
     DEFAULT_MAX_STEPS,
@@ -508,9 +508,9 @@ def iter_plan(
     tight: set[str] = set()
     """Bounded flash-bound users whose queue entry is :func:`flash_value_ceiling`'s bound at
     the pair as it stands: the next time they reach the top, they are sized."""
-    terms_of: dict[str, SeizeTerms | None] = {}
-    """Seize terms of a flash-bound user's only (collateral, debt) pair (None: it has several),
-    kept until a liquidation changes the user's pool-side inputs."""
+    terms_of: dict[str, list[SeizeTerms] | None] = {}
+    """Seize terms of each (collateral, debt) a user can be liquidated on (None: it cannot
+    be), kept until a liquidation changes its pool side (``ceiling`` drops them)."""
     memo = WalkMemo()
     no_flash: set[str] = set()
     """Users no flash liquidation of which can pay (by its ceiling), until their pool side
@@ -556,20 +556,21 @@ def iter_plan(
         return views[-1][1], views[-1][2]
 
     def evaluate(users: Iterable[str]) -> None:
-        pair_book, priced = view()
+        _, priced = view()
         for user in users:
             best.pop(user, None)
             bounded.discard(user)
             can_bound.discard(user)
             flash_bound.discard(user)
             tight.discard(user)
-            # terms taken on the pool side as it stands (see ``terms_for``): not again
-            terms = terms_for(user)
-            if terms is not None:
-                opp, exact = _best_of_terms(
+            taken = terms_all(user)
+            opp, exact = (
+                (None, True)
+                if taken is None
+                else _best_of_terms(
                     user,
                     health[user],
-                    [(terms, book.get(frozenset((terms.collateral, terms.debt))))],
+                    [(t, book.get(frozenset((t.collateral, t.debt)))) for t in taken],
                     valuation=priced,
                     gas_table=gas_table,
                     base_fee=base_fee,
@@ -578,19 +579,7 @@ def iter_plan(
                     memo=memo,
                     flash_cannot_pay=user in no_flash,
                 )
-            else:
-                opp, exact = _best_for_account(
-                    market,
-                    remaining[user],
-                    timestamp,
-                    pairs=pair_book,
-                    valuation=priced,
-                    gas_table=gas_table,
-                    base_fee=base_fee,
-                    inventory=stock,
-                    config=config,
-                    memo=memo,
-                )
+            )
             if opp is None:
                 version[user] = version.get(user, 0) + 1  # drops any queued bound
                 continue
@@ -651,21 +640,25 @@ def iter_plan(
         tight.discard(user)
         push(user, opp.net_profit + rounding_slack(valuation, opp.gas_units))
 
-    def terms_for(user: str) -> SeizeTerms | None:
-        """The user's seize terms if it is liquidatable on one (collateral, debt) only;
-        kept until a liquidation changes its pool side (then ``ceiling`` drops them)."""
+    def terms_all(user: str) -> list[SeizeTerms] | None:
+        """The user's seize terms on the pool side as it stands: taken once (a term the pool
+        would refuse raises, as :func:`best_for_account` does)."""
         if user not in terms_of:
-            account = remaining[user]
-            pairs_of = liquidation_pairs(market, account)
-            try:
-                terms_of[user] = (
-                    seize_terms(market, account, *pairs_of[0], timestamp, data_of[user])
-                    if len(pairs_of) == 1
-                    else None
-                )
-            except LiquidationReverted:
-                terms_of[user] = None
+            data, account = data_of[user], remaining[user]
+            terms_of[user] = (
+                [
+                    seize_terms(market, account, c, d, timestamp, data)
+                    for c, d in liquidation_pairs(market, account)
+                ]
+                if data.liquidatable and not market.liquidations_paused
+                else None
+            )
         return terms_of[user]
+
+    def terms_for(user: str) -> SeizeTerms | None:
+        """The user's seize terms if it is liquidatable on one (collateral, debt) only."""
+        taken = terms_all(user)
+        return taken[0] if taken is not None and len(taken) == 1 else None
 
     def probe(user: str, priced: Valuation) -> None:
         """Make a bounded user flash-bound without sizing it, where its flash liquidation
