@@ -481,6 +481,12 @@ def iter_plan(
     form of its relaxed optimum (:func:`flash_value_ceiling`, a few integer operations), and
     sized only if that bound still reaches the top. Whether its flash liquidation still pays
     (which keeps the bound valid) is checked at every move, mostly by one comparison.
+
+    An account that reaches the top on a gross ceiling is treated the same way, unsized,
+    where its flash liquidation surely pays at the size the search starts from
+    (:func:`flash_start`); where its flash ceiling is below the minimum profit, it is sized
+    without the flash path. Accounts whose profit curves coincide share their size searches
+    (:class:`WalkMemo`), and each account's seize terms are taken once per pool-side state.
     """
     book = {frozenset((p.token0, p.token1)): p for p in pairs}
     stock = dict(inventory or {})
@@ -679,8 +685,9 @@ def iter_plan(
             pay_limit[user] = sure_limit(opp, priced)
 
     def tighten(user: str, priced: Valuation) -> int | None:
-        """A flash-bound user's bound at the pair as it stands, without sizing (None where
-        there is none: several pairs to liquidate, or nothing prices)."""
+        """A bound on the net profit of the user's flash liquidation at the pair as it
+        stands, without sizing (None where there is none: several pairs to liquidate, or
+        nothing prices). For a flash-bound user it bounds the user."""
         terms = terms_for(user)
         if terms is None:
             return None
@@ -728,7 +735,7 @@ def iter_plan(
                 if flash_first and user not in tight:
                     priced = view()[1]
                     bound = tighten(user, priced)
-                    if bound is not None and bound < need:
+                    if bound is not None and bound < need and user not in flash_bound:
                         no_flash.add(user)  # not sized: no flash liquidation of it pays
                     elif bound is not None:
                         if user not in flash_bound:

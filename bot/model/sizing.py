@@ -744,7 +744,6 @@ def size_account(
     paths: Iterable[ExecutionPath] = (ExecutionPath.FLASH,),
     max_steps: int = DEFAULT_MAX_STEPS,
     data: AccountData | None = None,
-    memo: WalkMemo | None = None,
 ) -> list[SizedPath]:
     """Best size for every (collateral, debt) pair and path; empty if not liquidatable.
 
@@ -767,7 +766,6 @@ def size_account(
             inventory=inventory,
             paths=wanted,
             max_steps=max_steps,
-            memo=memo,
         )
     return results
 
