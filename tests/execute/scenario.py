@@ -30,6 +30,7 @@ from bot.execute import (
     StartupConfig,
     request_from_opportunity,
 )
+from bot.execute.keys import Signer
 from bot.model.gas import GasTable
 from bot.model.profit import Valuation
 from bot.model.ranking import DecisionConfig, Opportunity, best_for_account
@@ -182,6 +183,19 @@ def executor_config(
         lock_dir=journal.parent / "locks",
         **kw,
     )
+
+
+def open_batch_executor(
+    w3: Web3, market: Market, journal: Path, signer: Signer, **kw: Any
+) -> Executor:
+    """An executor for the batch tests: confirmed after one block, no gas estimates, room
+    for a hundred sends in flight (``kw`` overrides or adds to the config)."""
+    config = executor_config(
+        market,
+        journal,
+        **{"confirmations": 1, "estimate_gas": False, "max_in_flight": 100, **kw},
+    )
+    return Executor.open(w3, config, signer, out=lambda _: None)
 
 
 def rpc(w3: Web3, method: str, *params: Any) -> Any:

@@ -12,21 +12,20 @@ import pytest
 from bot.execute import Executor, Status, failpoints
 from bot.execute.journal import AttemptState, IntentState, Journal
 from bot.execute.keys import Signer
-from tests.execute.scenario import BOT_ADDRESS, Scenario, executor_config, request_for
+from tests.execute.scenario import (
+    BOT_ADDRESS,
+    Scenario,
+    open_batch_executor,
+    request_for,
+)
 
 
 def _open(sc: Scenario, tmp_path: Path, signer: Signer) -> Executor:
-    config = executor_config(
-        sc.market,
-        tmp_path / "journal.sqlite",
-        confirmations=1,
-        estimate_gas=False,
-        max_in_flight=100,
-        # Several sends of one borrower per batch: alone on the block's state each passes
-        # (what these journal tests need); in order, the later ones would revert.
-        simulate_in_order=False,
+    # Several sends of one borrower per batch: alone on the block's state each passes (what
+    # these journal tests need); in order, the later ones would revert.
+    return open_batch_executor(
+        sc.w3, sc.market, tmp_path / "journal.sqlite", signer, simulate_in_order=False
     )
-    return Executor.open(sc.w3, config, signer, out=lambda _: None)
 
 
 def _statements(ex: Executor, run: object) -> list[str]:

@@ -24,8 +24,8 @@ from tests.execute.scenario import (
     Scenario,
     automine,
     deploy_on,
-    executor_config,
     mine,
+    open_batch_executor,
     request_for,
 )
 
@@ -40,10 +40,7 @@ def pools() -> Iterator[tuple[ThreadPoolExecutor, ThreadPoolExecutor]]:
 
 
 def _open(w3: Web3, sc: Scenario, path: Path, signer: Signer) -> Executor:
-    config = executor_config(
-        sc.market, path, confirmations=1, estimate_gas=False, max_in_flight=100
-    )
-    return Executor.open(w3, config, signer, out=lambda _: None)
+    return open_batch_executor(w3, sc.market, path, signer)
 
 
 @pytest.mark.anvil

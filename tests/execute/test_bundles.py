@@ -25,8 +25,8 @@ from tests.execute.scenario import (
     automine,
     batch_in_block,
     deploy_on,
-    executor_config,
     mine,
+    open_batch_executor,
     request_for,
 )
 from tests.execute.test_txmanager import _arm_rival, _rival_liquidates
@@ -40,15 +40,9 @@ def three(anvil_w3: Web3) -> Scenario:
 
 
 def _open(sc: Scenario, tmp_path: Path, signer: Signer, **kw: Any) -> Executor:
-    config = executor_config(
-        sc.market,
-        tmp_path / "journal.sqlite",
-        confirmations=1,
-        estimate_gas=False,
-        max_in_flight=100,
-        **{"bundle_size": 8, **kw},
+    return open_batch_executor(
+        sc.w3, sc.market, tmp_path / "journal.sqlite", signer, **{"bundle_size": 8, **kw}
     )
-    return Executor.open(sc.w3, config, signer, out=lambda _: None)
 
 
 def _requests(sc: Scenario, count: int, tip: int = 2 * GWEI) -> list[ExecutionRequest]:

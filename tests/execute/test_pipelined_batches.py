@@ -18,21 +18,14 @@ from tests.execute.scenario import (
     Scenario,
     automine,
     deploy_on,
-    executor_config,
     mine,
+    open_batch_executor,
     request_for,
 )
 
 
 def _open(w3: Web3, sc: Scenario, tmp_path: Path, signer: Signer) -> Executor:
-    config = executor_config(
-        sc.market,
-        tmp_path / "journal.sqlite",
-        confirmations=1,
-        estimate_gas=False,
-        max_in_flight=100,
-    )
-    return Executor.open(w3, config, signer, out=lambda _: None)
+    return open_batch_executor(w3, sc.market, tmp_path / "journal.sqlite", signer)
 
 
 @pytest.mark.anvil

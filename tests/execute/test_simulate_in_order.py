@@ -47,7 +47,7 @@ from tests.execute.scenario import (
     Scenario,
     batch_in_block,
     deploy_on,
-    executor_config,
+    open_batch_executor,
     opportunity,
     rpc,
 )
@@ -166,15 +166,7 @@ def _with_old_liquidator(market: Market) -> Market:
 
 
 def _open(market: Market, w3: Web3, tmp_path: Path, signer: Signer, **kw: Any) -> Executor:
-    config = executor_config(
-        market,
-        tmp_path / "journal.sqlite",
-        confirmations=1,
-        estimate_gas=False,
-        max_in_flight=100,
-        **kw,
-    )
-    return Executor.open(w3, config, signer, out=lambda _: None)
+    return open_batch_executor(w3, market, tmp_path / "journal.sqlite", signer, **kw)
 
 
 # ---------------------------------------------------------------- eth-tester
