@@ -120,6 +120,12 @@ class ExecutionSettings(_Section):
         description="liquidations per transaction (the liquidator's tryEach); needs "
         "estimate_gas = false",
     )
+    plan_process_from: int = Field(
+        default=256,
+        ge=0,
+        description="plans of this many accounts or more are made in a process of their "
+        "own, beside the one that signs and sends; 0: never",
+    )
 
     @field_validator("relay_url")
     @classmethod

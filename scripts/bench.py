@@ -307,8 +307,8 @@ def seed_chain(
 # ----------------------------------------------------------------------------- measurements
 
 
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mib(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
@@ -323,9 +323,10 @@ def cpu_s(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def _sample_cpu(pids: tuple[int, int], every: float, conn: Any) -> None:
+def _sample_cpu(bot: tuple[int, ...], anvil: int, every: float, conn: Any) -> None:
     """The sampler process: (time, bot CPU, anvil CPU) every ``every`` seconds, kept until
-    asked for ("get") or dropped ("reset"); "stop" ends it."""
+    asked for ("get") or dropped ("reset"); "stop" ends it. The bot's CPU is that of all
+    its processes (the loop's and the plan worker's)."""
     samples: list[tuple[float, float, float]] = []
     conn.send("ready")
     while True:
@@ -338,21 +339,21 @@ def _sample_cpu(pids: tuple[int, int], every: float, conn: Any) -> None:
             samples = []
             continue
         try:
-            samples.append((time.monotonic(), cpu_s(pids[0]), cpu_s(pids[1])))
+            samples.append((time.monotonic(), sum(cpu_s(p) for p in bot), cpu_s(anvil)))
         except OSError:
             return
 
 
 class CpuSampler:
-    """CPU used by the bot's process and by anvil, sampled every few milliseconds by a
+    """CPU used by the bot's processes and by anvil, sampled every few milliseconds by a
     process of its own (a thread here would take the bot's interpreter lock 100 times a
     second), to say what a crash block costs each of them up to its last broadcast."""
 
-    def __init__(self, anvil_pid: int, every: float = 0.01) -> None:
+    def __init__(self, bot_pids: tuple[int, ...], anvil_pid: int, every: float = 0.01) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
-            target=_sample_cpu, args=((os.getpid(), anvil_pid), every, child), daemon=True
+            target=_sample_cpu, args=(bot_pids, anvil_pid, every, child), daemon=True
         )
         self._process.start()
         assert self._conn.recv() == "ready"
@@ -554,13 +555,19 @@ def measure(
             out=lambda line: None,
         )
         cpu: CpuSampler | None = None
+        loop: LiquidationLoop | None = None
         try:
             assert chain.anvil.pid is not None
-            cpu = CpuSampler(chain.anvil.pid)
             with following_heads() as collector:  # as LiquidationLoop.run does
                 loop = LiquidationLoop(
                     w3, watcher, protocol, executor, dep, Strategy(decision=DecisionConfig(bid=BID))
                 )
+                # as LiquidationLoop.run does, where it starts while the book is built
+                worker = loop.start_plan_worker() if args.plan_process else None
+                if worker is not None and not worker.wait_ready(60):
+                    raise RuntimeError("the plan worker did not start within 60 s")
+                bot_pids = (os.getpid(),) + ((worker.pid,) if worker and worker.pid else ())
+                cpu = CpuSampler(bot_pids, chain.anvil.pid)
                 loop.on_snapshot(first)
                 collector.after_block()  # as LiquidationLoop.run does after each block
                 blocks: list[BlockFigures] = []
@@ -597,7 +604,7 @@ def measure(
                 ledger = [e for e in executor.ledger() if e.kind == "liquidation"]
                 mined_ok = sum(1 for e in ledger if e.outcome == "liquidated")
                 outcomes = Counter(e.outcome for e in ledger)
-                rss_after = rss_mib()
+                rss_after = sum(rss_mib(pid) for pid in bot_pids)
                 # What the previous rule (every holder of a moved asset) cost on this book: the
                 # same exact recompute, timed for the holders of WETH.
                 holders = watcher.book.holders_of({dep.token("WETH")})
@@ -609,6 +616,8 @@ def measure(
         finally:
             if cpu is not None:
                 cpu.stop()
+            if loop is not None:
+                loop.close()
             executor.close()
     sample_users = [u for u in chain.borrowers]
     baseline_ms, timed = naive_baseline(
@@ -630,6 +639,7 @@ def measure(
         "liquidatable_per_crash": [b.liquidatable for b in crash],
         "sent_per_crash": [b.sent for b in crash],
         "bundle_size": args.bundle_size,
+        "plan_process": args.plan_process,
         "transactions_per_crash": [b.transactions for b in crash],
         "planned_per_crash": [b.planned for b in crash],
         "detect_ms": round(detect, 1),
@@ -728,6 +738,13 @@ def main() -> int:
         type=int,
         default=1,
         help="liquidations per transaction (the executor's bundle_size; 1: one each)",
+    )
+    parser.add_argument(
+        "--plan-process",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="plan in a process of its own, as `liqbot run` does for a plan of 256 accounts "
+        "or more (--no-plan-process: in the loop's process)",
     )
     parser.add_argument(
         "--profile",

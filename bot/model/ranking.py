@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.model.amm import after_swap
@@ -462,7 +462,7 @@ def iter_plan(
     inventory: Mapping[str, int] | None = None,
     config: DecisionConfig = DecisionConfig(),
     max_liquidations: int | None = None,
-) -> Iterator[Opportunity]:
+) -> Generator[Opportunity, None, None]:
     """:func:`plan_block`, one liquidation at a time: each is yielded as soon as it is
     decided, so that it can be sent while the rest of the plan is worked out.
 

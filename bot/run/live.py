@@ -66,6 +66,7 @@ class LiveBot:
     server: MetricsServer | None = None
 
     def close(self) -> None:
+        self.loop.close()
         self.executor.close()
         if self.server is not None:
             self.server.stop()
@@ -149,6 +150,7 @@ def strategy_from(settings: Settings, deployment: Deployment) -> Strategy:
             paths=paths,
         ),
         numeraire_symbol=numeraire,
+        plan_process_from=ex.plan_process_from,
     )
 
 

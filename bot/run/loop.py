@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,7 @@ from bot.observe.metrics import Metrics
 from bot.protocols.base import LendingProtocol, balance_read
 from bot.run.collector import BlockCollector
 from bot.run.gas import LearningGasTable
+from bot.run.plan_worker import PlanWorker
 from bot.watch.heads import HeadSource
 from bot.watch.snapshot import AccountAtRisk, MarketSnapshot
 from bot.watch.watcher import Watcher
@@ -90,6 +91,11 @@ class Strategy:
     gas_table: GasTable | None = None
     """Fixed gas per path; None: the shipped calibration, learning from every receipt."""
     max_per_block: int | None = None
+    plan_process_from: int = 256
+    """Plans of this many accounts or more are made by the plan worker, a process of its
+    own, once it runs (:meth:`LiquidationLoop.run` starts it); 0: never. Below a few hundred
+    accounts the plan is too short for the worker to win back what sending it the inputs
+    costs."""
 
 
 def valuation_for(deployment: Deployment, strategy: Strategy, market: MarketState) -> Valuation:
@@ -199,6 +205,25 @@ class LiquidationLoop:
         self._node_io: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._sending: deque[_InFlight] = deque()
         """The batches being simulated and broadcast, oldest first."""
+        self.plan_worker: PlanWorker | None = None
+
+    def start_plan_worker(self) -> PlanWorker | None:
+        """Start the plan worker (if the strategy uses one); plans are made in this
+        process until it is up, and again should it fail."""
+        if self.plan_worker is None and self.strategy.plan_process_from > 0:
+            self.plan_worker = PlanWorker()
+        return self.plan_worker
+
+    def close(self) -> None:
+        """Stop the plan worker and the sender threads (a loop can be closed twice)."""
+        if self.plan_worker is not None:
+            self.plan_worker.close()
+            self.plan_worker = None
+        pools = [self._sender, *(self._node_io or ())]
+        self._sender, self._node_io = None, None
+        for pool in pools:
+            if pool is not None:
+                pool.shutdown(wait=True)
 
     @property
     def gas_table(self) -> GasTable:
@@ -360,16 +385,25 @@ class LiquidationLoop:
         plan: list[Opportunity] = []
         # nothing decided on an older block is ever sent
         self._chunk, self._queued, self._deferred = 1, [], []
+        worker = self.plan_worker
+        planner = (
+            worker.plan
+            if worker is not None and len(users) >= self.strategy.plan_process_from
+            else iter_plan
+        )
         try:
             try:
-                for opp in iter_plan(
-                    market,
-                    users,
-                    snapshot.timestamp,
-                    max_liquidations=self.strategy.max_per_block,
-                    **common,
-                ):
-                    self._take(opp, plan, snapshot, valuation, report)
+                with closing(
+                    planner(
+                        market,
+                        users,
+                        snapshot.timestamp,
+                        max_liquidations=self.strategy.max_per_block,
+                        **common,
+                    )
+                ) as decided:
+                    for opp in decided:
+                        self._take(opp, plan, snapshot, valuation, report)
             except LiquidationReverted as exc:
                 # Chaining liquidations ran a reserve out of cash in the model: plan the rest
                 # of the accounts on the block's own state (the executor's simulation decides).
@@ -462,7 +496,8 @@ class LiquidationLoop:
     ~0.85 to ~0.7 ms each once the plan was done)."""
 
     # Against a JSON-RPC node through the public mempool (``Executor.pipelined``), this
-    # thread plans and also does each batch's own work between two decisions: checks,
+    # thread plans (or, for a large plan, takes it as the plan worker streams it back from
+    # its own process) and also does each batch's own work between two decisions: checks,
     # signing, the journal (``BatchSend``); only the node's round trips wait on two worker
     # threads (simulations, broadcasts), each in order, so the planner never waits on the
     # node and broadcasts leave in nonce order. Up to three batches are in flight: one
@@ -692,10 +727,14 @@ class LiquidationLoop:
     ) -> None:
         """Follow new heads until ``stop`` is set (SIGINT/SIGTERM set it in the CLI)."""
         stop = stop or self._stop
-        with following_heads() as collector:
+        self.start_plan_worker()
+        try:
+            with following_heads() as collector:
 
-            def handle(snapshot: MarketSnapshot) -> None:
-                on_report(self.on_snapshot(snapshot))
-                collector.after_block()
+                def handle(snapshot: MarketSnapshot) -> None:
+                    on_report(self.on_snapshot(snapshot))
+                    collector.after_block()
 
-            self.watcher.run(heads, stop=stop, on_snapshot=handle)
+                self.watcher.run(heads, stop=stop, on_snapshot=handle)
+        finally:
+            self.close()

@@ -184,21 +184,16 @@ def test_an_account_whose_flash_stops_paying_is_ranked_by_its_other_paths() -> N
     assert [(o.user[-2:], str(o.path)) for o in fast[:2]] == [("00", "flash"), ("0a", "inventory")]
 
 
-def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a_few_times(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def crash_on_one_pair(count: int, seed: int = 8) -> dict[str, object]:
     """The bench's shape: WETH falls 20% at the oracle, its pair still trades at the old
-    price, and 150 accounts of different sizes prefer the flash path through it. Every flash
-    liquidation moves the pair and lowers every other account's flash value; the planner
-    re-bounds them from the pair's move (:func:`flash_value_ceiling`) instead of sizing each
-    again, and must still give the brute-force greedy's plan."""
-    rng = random.Random(8)
+    price, and ``count`` accounts of different sizes prefer the flash path through it."""
+    rng = random.Random(seed)
     reserves = tuple(
         reserve(asset, DECIMALS[asset], state=_state(5, 10**30)) for asset in (WETH, WBTC, USDC)
     )
     market = MarketState(reserves, {**PRICES, WETH: PRICES[WETH] * 80 // 100})
     accounts = []
-    for i in range(150):
+    for i in range(count):
         weth = rng.randrange(2 * 10**18, 40 * 10**18)
         debt = weth * rng.randrange(1_930, 2_150) // 10**18 * 10**6
         accounts.append(
@@ -210,7 +205,7 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
                 ),
             )
         )
-    case: dict[str, object] = {
+    return {
         "market": market,
         "accounts": accounts,
         "pairs": [PairReserves("0xA1", WETH, USDC, 2_000 * 10**18, 6_000_000 * 10**6)],
@@ -218,6 +213,18 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
         "max_liquidations": None,
         "config": DecisionConfig(),
     }
+
+
+def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a_few_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On :func:`crash_on_one_pair`'s 150 accounts, every flash liquidation moves the pair
+    and lowers every other account's flash value; the planner re-bounds them from the pair's
+    move (:func:`flash_value_ceiling`) instead of sizing each again, and must still give the
+    brute-force greedy's plan."""
+    case = crash_on_one_pair(150)
+    accounts = case["accounts"]
+    assert isinstance(accounts, list)
     sizings = 0
     size_path = sizing.size_path
 

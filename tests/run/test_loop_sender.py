@@ -3,6 +3,8 @@ journaled on the loop's own thread between two decisions of the planner, and onl
 simulations and broadcasts wait on worker threads (the block's first goes out at once, from
 the loop's thread, before the rest of the plan is decided).
 
+The same with the plan made by the plan worker, in a process of its own.
+
 What must hold: the executor is never entered by two threads at once, and the journal is
 used by the loop's thread alone once the block's reads are back; simulations and
 broadcasts run on their own threads, broadcasts in nonce order; every planned liquidation
@@ -95,8 +97,9 @@ class Exclusive:
         return [thread for called, thread, _ in self.calls if called == name]
 
 
+@pytest.mark.parametrize("plan_process", [False, True], ids=["plan-here", "plan-worker"])
 def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_executor(
-    anvil: Anvil, anvil_w3: Web3, tmp_path: Path
+    anvil: Anvil, anvil_w3: Web3, tmp_path: Path, plan_process: bool
 ) -> None:
     w3 = anvil_w3
     deployer = w3.eth.accounts[0]
@@ -126,8 +129,16 @@ def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_execut
             setattr(executor.journal, name, journal.wrap(name, method))
     protocol = AavePoolAdapter.from_deployment(market.deployment)
     watcher = Watcher(RpcClient([anvil.url]), protocol, WatcherConfig(defer_confirm=True))
-    strategy = Strategy(decision=DecisionConfig(), gas_table=GasTable(), native_symbol="WETH")
+    strategy = Strategy(
+        decision=DecisionConfig(),
+        gas_table=GasTable(),
+        native_symbol="WETH",
+        plan_process_from=1 if plan_process else 0,
+    )
     loop = LiquidationLoop(w3, watcher, protocol, executor, market.deployment, strategy)
+    worker = loop.start_plan_worker()
+    assert (worker is not None) == plan_process
+    assert worker is None or worker.wait_ready(60)
     try:
         automine(w3, False)
         report = loop.on_snapshot(watcher.sync())
@@ -135,8 +146,12 @@ def test_a_crash_block_is_sent_from_the_sender_thread_without_sharing_the_execut
         loop.on_snapshot(watcher.poll()[-1])
     finally:
         automine(w3, True)
+        loop.close()
         executor.close()
 
+    # the crash block's plan was made by the worker, if there is one (the second block
+    # has nothing to plan)
+    assert worker is None or (worker.plans == 1 and not worker.lost)
     assert report.liquidatable >= ACCOUNTS * 3 // 4
     assert len(report.planned) >= ACCOUNTS // 2
     # every planned liquidation has its result, in plan order, and all went out

@@ -1,0 +1,276 @@
+"""The block's plan, made in a process of its own while this one signs and sends.
+
+The plan is pure and the biggest share of a crash block's CPU; the loop's thread also signs,
+journals and sends every batch. In one interpreter the two take turns; in two processes
+they run on two cores, and each liquidation still leaves as soon as it is decided (the
+worker streams the plan back as it goes).
+
+The plan is deterministic, so the worker can be dropped at any point without changing a
+decision: if it dies or hangs, this process plans the rest itself from the same inputs,
+skipping what the worker had already decided (see :meth:`PlanWorker.plan`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import multiprocessing
+import pickle
+import time
+import traceback
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import suppress
+from itertools import islice
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
+from operator import attrgetter
+from typing import Any
+
+from bot.model.liquidation import LiquidationAmounts
+from bot.model.ranking import Opportunity, iter_plan
+from bot.model.sizing import SizedPath
+from bot.model.types import Account, MarketState, UserReserve
+
+log = logging.getLogger("liqbot.run")
+
+FLUSH_S = 0.002
+"""How long the worker holds decided liquidations before sending them on together (one
+message each would cost both processes a pickle and a system call per liquidation)."""
+
+SILENCE_S = 10.0
+"""How long this process waits for a word from a busy worker before giving up on it."""
+
+_READY = "ready"
+_NOTHING = object()
+"""No message waiting (``None`` is one: it ends the worker)."""
+
+
+def _pickled_by_fields(cls: type[Any]) -> None:
+    """Send ``cls`` (a dataclass built from its fields alone) as its constructor and its
+    fields, read by one C-level getter. pickle's default for a frozen, slotted dataclass
+    goes through copyreg and a state dict per object; this is 3 to 5 times faster both ways
+    for a crash block's accounts and plan (~1,000 of each)."""
+    fields = dataclasses.fields(cls)
+    if not all(f.init for f in fields):
+        raise TypeError(f"{cls.__name__} has fields its constructor does not take")
+    names = tuple(f.name for f in fields)
+    get = attrgetter(*names)
+    if len(names) == 1:
+        ForkingPickler.register(cls, lambda obj: (cls, (get(obj),)))
+    else:
+        ForkingPickler.register(cls, lambda obj: (cls, get(obj)))
+
+
+for _cls in (Account, UserReserve, Opportunity, SizedPath, LiquidationAmounts):
+    _pickled_by_fields(_cls)
+
+
+class _WorkerLost(Exception):
+    """The worker died, stopped answering, or could not be sent the plan."""
+
+
+def _serve(conn: Connection) -> None:
+    """The worker: plan each request, streaming ``(seq, "opps", [...])`` messages and a
+    final ``(seq, "done", None)`` or ``(seq, "error", exception)``. A message that arrives
+    mid-plan drops it: a newer request (planned next), a cancel ``(seq, None)``, or
+    ``None``, which ends the worker."""
+    # garbage is collected between plans, not during them, as the loop's process does
+    # (see bot.run.collector): a plan allocates in bursts and frees it all at its end
+    gc.disable()
+    gc.collect()
+    gc.freeze()
+    conn.send(_READY)
+    request: Any = _NOTHING
+    while True:
+        if request is _NOTHING:
+            gc.collect()
+            try:
+                request = conn.recv()
+            except EOFError:
+                return
+        if request is None:
+            return
+        seq, payload = request
+        request = _NOTHING
+        if payload is not None:  # else a cancel that came after its plan was done
+            request = _plan_one(conn, seq, *payload)
+
+
+def _plan_one(
+    conn: Connection,
+    seq: int,
+    market: MarketState,
+    accounts: Sequence[Account],
+    timestamp: int,
+    kwargs: dict[str, Any],
+) -> Any:
+    """Stream one plan; return the message that interrupted it, if any (a cancel of this
+    plan counts as none)."""
+    batch: list[Opportunity] = []
+    flushed: float | None = None  # the first liquidation is sent alone, at once
+    try:
+        for opp in iter_plan(market, accounts, timestamp, **kwargs):
+            batch.append(opp)
+            now = time.monotonic()
+            if flushed is None or now - flushed >= FLUSH_S:
+                conn.send((seq, "opps", batch))
+                batch, flushed = [], now
+                if conn.poll():  # looked at when sending only: a poll is a system call
+                    interrupt = conn.recv()
+                    if interrupt is None or interrupt[0] != seq:
+                        return interrupt
+                    return _NOTHING
+        if batch:
+            conn.send((seq, "opps", batch))
+        conn.send((seq, "done", None))
+    except Exception as exc:  # sent back whole: the loop handles it as its own
+        conn.send((seq, "error", _picklable(exc)))
+    return _NOTHING
+
+
+def _picklable(exc: Exception) -> Exception:
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+    return exc
+
+
+class PlanWorker:
+    """A planner process, started once; :meth:`plan` is :func:`iter_plan` made there."""
+
+    def __init__(self) -> None:
+        # spawn, not fork: the bot's process runs threads (the sender, the node's round
+        # trips), and a fork copies their locks in whatever state they are in
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve, args=(child,), name="liqbot-plan", daemon=True)
+        self._process.start()
+        child.close()
+        self._ready = False
+        self._lost = False
+        """Dropped after a failure (closed is not lost)."""
+        self._closed = False
+        self._seq = 0
+
+    @property
+    def plans(self) -> int:
+        """Plans handed to the worker so far."""
+        return self._seq
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def ready(self) -> bool:
+        """Whether the worker is up (it takes a second to start; plans before then are
+        made in this process)."""
+        if self._ready or self._lost or self._closed:
+            return self._ready
+        try:
+            if self._conn.poll():
+                self._ready = self._conn.recv() == _READY
+        except (EOFError, OSError):
+            self._lose("it exited while starting")
+        return self._ready
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the worker to be up."""
+        deadline = time.monotonic() + timeout
+        while not self.ready() and not (self._lost or self._closed):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._conn.poll(min(left, 0.05))
+        return self._ready
+
+    def plan(
+        self,
+        market: MarketState,
+        accounts: Sequence[Account],
+        timestamp: int,
+        **kwargs: Any,
+    ) -> Generator[Opportunity, None, None]:
+        """:func:`iter_plan`'s liquidations, in its order, decided by the worker (the
+        first comes back alone, the rest every :data:`FLUSH_S`). Should the worker fail,
+        the rest of the plan is made here; an error of the plan itself (such as
+        :class:`LiquidationReverted`) is raised here as :func:`iter_plan` would raise it."""
+        if not self.ready():
+            yield from iter_plan(market, accounts, timestamp, **kwargs)
+            return
+        self._seq += 1
+        seq = self._seq
+        taken = 0
+        finished = False
+        try:
+            try:
+                self._conn.send((seq, (market, list(accounts), timestamp, kwargs)))
+            except (OSError, ValueError) as exc:
+                raise _WorkerLost(f"sending it the plan failed ({exc})") from exc
+            for opp in self._stream(seq):
+                yield opp
+                taken += 1
+            finished = True
+        except _WorkerLost as exc:
+            finished = True  # nothing to cancel: it is gone
+            self._lose(str(exc))
+            # the plan is deterministic: this process's is the worker's, the same liquidations
+            # in the same order; skip the ones the worker already decided
+            yield from islice(iter_plan(market, accounts, timestamp, **kwargs), taken, None)
+        finally:
+            if not finished and not (self._lost or self._closed):
+                self._cancel(seq)
+
+    def _stream(self, seq: int) -> Iterator[Opportunity]:
+        """The worker's liquidations for plan ``seq`` until it is done (older plans'
+        messages, still in the pipe, are skipped)."""
+        while True:
+            try:
+                if not self._conn.poll(SILENCE_S):
+                    raise _WorkerLost(f"it said nothing for {SILENCE_S:.0f} s")
+                got, kind, payload = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                raise _WorkerLost(f"it exited ({type(exc).__name__})") from exc
+            if got != seq:
+                continue
+            if kind == "opps":
+                yield from payload
+            elif kind == "done":
+                return
+            else:
+                raise payload
+
+    def _cancel(self, seq: int) -> None:
+        try:
+            self._conn.send((seq, None))
+        except (OSError, ValueError) as exc:
+            self._lose(f"cancelling its plan failed ({exc})")
+
+    def _lose(self, why: str) -> None:
+        """Plan in this process from now on: the worker cannot be trusted to answer."""
+        if not self._lost:
+            log.error("plan worker: %s; planning in the loop's own process from now on", why)
+        self._lost, self._ready = True, False
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(1)
+
+    @property
+    def lost(self) -> bool:
+        return self._lost
+
+    def close(self) -> None:
+        """Stop the worker; plans are made in this process from then on."""
+        self._ready = False
+        if self._closed:
+            return
+        self._closed = True
+        if not self._lost and self._process.is_alive():
+            with suppress(OSError, ValueError):  # gone already: killed below
+                self._conn.send(None)
+            self._process.join(2)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(1)
+        self._conn.close()

@@ -1,0 +1,168 @@
+"""The plan worker: a crash block's plan made in a process of its own must be, liquidation
+for liquidation, the plan :func:`iter_plan` makes here, whatever happens to the worker.
+
+What must hold: the same plan (and the same error, raised here, after the same
+liquidations); a plan dropped half-way leaves the next one exact; a worker that dies or
+goes silent mid-plan is dropped with an error naming it, and the plan still comes out
+whole, the rest made in this process, nothing decided twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bot.model.liquidation import NotEnoughLiquidity
+from bot.model.profit import Valuation
+from bot.model.ranking import Opportunity, iter_plan
+from bot.model.types import Account, MarketState, UserReserve
+from bot.run import plan_worker
+from bot.run.plan_worker import PlanWorker
+from tests.model.factories import USDC, WETH, reserve
+from tests.model.test_plan_incremental import GAS, NOW, PRICES, _state
+from tests.model.test_plan_lazy import crash_on_one_pair
+
+
+@pytest.fixture
+def worker() -> Iterator[PlanWorker]:
+    started = PlanWorker()
+    assert started.wait_ready(60), "the plan worker did not start"
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def _inputs(case: dict[str, object]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    market = case["market"]
+    assert isinstance(market, MarketState)
+    kwargs = {
+        "pairs": case["pairs"],
+        "valuation": Valuation(market, native_price=market.price(WETH)),
+        "gas_table": GAS,
+        "base_fee": 10**9,
+        "inventory": case["inventory"],
+        "config": case["config"],
+        "max_liquidations": case["max_liquidations"],
+    }
+    return (market, case["accounts"], NOW), kwargs
+
+
+def _here(case: dict[str, object]) -> list[Opportunity]:
+    args, kwargs = _inputs(case)
+    return list(iter_plan(*args, **kwargs))
+
+
+def test_the_worker_plans_what_this_process_plans(worker: PlanWorker) -> None:
+    for count, limit in ((300, None), (120, 7), (60, None)):
+        case = crash_on_one_pair(count, seed=count)
+        case["max_liquidations"] = limit
+        args, kwargs = _inputs(case)
+        made = list(worker.plan(*args, **kwargs))
+        assert made == _here(case)
+        assert len(made) == (limit or len(made)) and len(made) > 5
+    assert worker.plans == 3 and not worker.lost
+
+
+def test_a_closed_worker_leaves_the_plans_to_this_process(worker: PlanWorker) -> None:
+    case = crash_on_one_pair(40)
+    args, kwargs = _inputs(case)
+    worker.close()
+    assert list(worker.plan(*args, **kwargs)) == _here(case)
+    assert worker.plans == 0 and not worker.lost and not worker.ready()
+    worker.close()  # twice is harmless
+
+
+def test_a_plan_dropped_half_way_leaves_the_next_one_exact(worker: PlanWorker) -> None:
+    args, kwargs = _inputs(crash_on_one_pair(300))
+    first = worker.plan(*args, **kwargs)
+    taken = [next(first) for _ in range(5)]
+    first.close()  # the loop stopped taking: an error while sending, say
+    assert taken == _here(crash_on_one_pair(300))[:5]
+    case = crash_on_one_pair(200, seed=3)
+    args, kwargs = _inputs(case)
+    assert list(worker.plan(*args, **kwargs)) == _here(case)
+    assert worker.plans == 2 and not worker.lost
+
+
+def _short_of_cash() -> dict[str, object]:
+    """The pool holds WETH for one liquidation only: the plan's second raises."""
+    reserves = (
+        reserve(WETH, 18, state=_state(5, 10**18)),
+        reserve(USDC, 6, state=_state(5, 10**30)),
+    )
+    market = MarketState(reserves, {**PRICES, WETH: PRICES[WETH] * 80 // 100})
+    accounts = [
+        Account(
+            f"0x{i:040x}",
+            (
+                UserReserve(WETH, scaled_supply=10 * 10**18, using_as_collateral=True),
+                UserReserve(USDC, scaled_debt=(19_500 + 50 * i) * 10**6),
+            ),
+        )
+        for i in range(5)
+    ]
+    return {
+        "market": market,
+        "accounts": accounts,
+        "pairs": [],
+        "inventory": {USDC: 10**15},
+        "max_liquidations": None,
+        "config": crash_on_one_pair(1)["config"],
+    }
+
+
+def test_a_plan_error_is_raised_here_after_the_same_liquidations(worker: PlanWorker) -> None:
+    case = _short_of_cash()
+    args, kwargs = _inputs(case)
+    here = iter_plan(*args, **kwargs)
+    expected = next(here)
+    with pytest.raises(NotEnoughLiquidity):
+        next(here)
+    made: list[Opportunity] = []
+    with pytest.raises(NotEnoughLiquidity):
+        made.extend(worker.plan(*args, **kwargs))
+    assert made == [expected]
+    assert not worker.lost  # an error of the plan, not of the worker: it plans on
+    case = crash_on_one_pair(80)
+    args, kwargs = _inputs(case)
+    assert list(worker.plan(*args, **kwargs)) == _here(case)
+
+
+def _stop_mid_plan(
+    worker: PlanWorker, how: signal.Signals, caplog: pytest.LogCaptureFixture
+) -> None:
+    case = crash_on_one_pair(400)
+    args, kwargs = _inputs(case)
+    made = worker.plan(*args, **kwargs)
+    taken = [next(made) for _ in range(3)]  # the first made here, two by the worker
+    assert worker.pid is not None
+    os.kill(worker.pid, how)
+    with caplog.at_level(logging.ERROR, logger="liqbot.run"):
+        taken.extend(made)
+    assert taken == _here(case)
+    assert worker.lost
+    assert any("plan worker" in r.getMessage() for r in caplog.records)
+    # from now on, plans are made here
+    case = crash_on_one_pair(50)
+    args, kwargs = _inputs(case)
+    assert list(worker.plan(*args, **kwargs)) == _here(case)
+    assert worker.plans == 1
+
+
+def test_a_worker_killed_mid_plan_leaves_the_plan_whole(
+    worker: PlanWorker, caplog: pytest.LogCaptureFixture
+) -> None:
+    _stop_mid_plan(worker, signal.SIGKILL, caplog)
+
+
+def test_a_silent_worker_is_dropped_and_the_plan_made_here(
+    worker: PlanWorker, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_worker, "SILENCE_S", 0.5)
+    _stop_mid_plan(worker, signal.SIGSTOP, caplog)
