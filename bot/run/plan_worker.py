@@ -71,9 +71,9 @@ class _WorkerLost(Exception):
 
 
 def _serve(conn: Connection) -> None:
-    """The worker: plan each request, streaming ``(seq, "opps", [...])`` messages and a
+    """The worker: plan each request, streaming ``(seq, "opps", [...])`` messages and one
     final ``(seq, "done", None)`` or ``(seq, "error", exception)``. A message that arrives
-    mid-plan drops it: a newer request (planned next), a cancel ``(seq, None)``, or
+    mid-plan drops it: a cancel ``(seq, None)`` (the plan ends there, with "done"), or
     ``None``, which ends the worker."""
     # garbage is collected between plans, not during them, as the loop's process does
     # (see bot.run.collector): a plan allocates in bursts and frees it all at its end
@@ -120,6 +120,7 @@ def _plan_one(
                     interrupt = conn.recv()
                     if interrupt is None or interrupt[0] != seq:
                         return interrupt
+                    conn.send((seq, "done", None))  # cancelled: the plan's end, as ever
                     return _NOTHING
         if batch:
             conn.send((seq, "opps", batch))
@@ -153,6 +154,8 @@ class PlanWorker:
         """Dropped after a failure (closed is not lost)."""
         self._closed = False
         self._seq = 0
+        self._open: int | None = None
+        """A plan sent and not yet seen to its end (its "done" or "error")."""
 
     @property
     def plans(self) -> int:
@@ -199,32 +202,34 @@ class PlanWorker:
         if not self.ready():
             yield from iter_plan(market, accounts, timestamp, **kwargs)
             return
-        self._seq += 1
-        seq = self._seq
         taken = 0
-        finished = False
         try:
+            if self._open is not None:  # a plan dropped half-way: read to its end
+                for _ in self._stream(self._open):
+                    pass
+            # Only now, with the worker idle, is the next plan sent: a plan sent while the
+            # worker still wrote into a full pipe would leave both processes blocked, each
+            # writing to the other.
+            self._seq += 1
+            self._open = self._seq
             try:
-                self._conn.send((seq, (market, list(accounts), timestamp, kwargs)))
+                self._conn.send((self._seq, (market, list(accounts), timestamp, kwargs)))
             except (OSError, ValueError) as exc:
                 raise _WorkerLost(f"sending it the plan failed ({exc})") from exc
-            for opp in self._stream(seq):
+            for opp in self._stream(self._seq):
                 yield opp
                 taken += 1
-            finished = True
         except _WorkerLost as exc:
-            finished = True  # nothing to cancel: it is gone
             self._lose(str(exc))
             # the plan is deterministic: this process's is the worker's, the same liquidations
             # in the same order; skip the ones the worker already decided
             yield from islice(iter_plan(market, accounts, timestamp, **kwargs), taken, None)
         finally:
-            if not finished and not (self._lost or self._closed):
-                self._cancel(seq)
+            if self._open is not None and not (self._lost or self._closed):
+                self._cancel(self._open)
 
     def _stream(self, seq: int) -> Iterator[Opportunity]:
-        """The worker's liquidations for plan ``seq`` until it is done (older plans'
-        messages, still in the pipe, are skipped)."""
+        """The worker's liquidations for plan ``seq``, the one open, to its end."""
         while True:
             try:
                 if not self._conn.poll(SILENCE_S):
@@ -232,16 +237,18 @@ class PlanWorker:
                 got, kind, payload = self._conn.recv()
             except (EOFError, OSError) as exc:
                 raise _WorkerLost(f"it exited ({type(exc).__name__})") from exc
-            if got != seq:
-                continue
+            if got != seq:  # cannot be: one plan is open at a time
+                raise _WorkerLost(f"it answered plan {got} while plan {seq} was open")
             if kind == "opps":
                 yield from payload
-            elif kind == "done":
+                continue
+            self._open = None
+            if kind == "done":
                 return
-            else:
-                raise payload
+            raise payload
 
     def _cancel(self, seq: int) -> None:
+        """Ask the worker to drop plan ``seq`` (its end is read before the next plan)."""
         try:
             self._conn.send((seq, None))
         except (OSError, ValueError) as exc:

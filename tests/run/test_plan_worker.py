@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,15 +80,26 @@ def test_a_closed_worker_leaves_the_plans_to_this_process(worker: PlanWorker) ->
     worker.close()  # twice is harmless
 
 
-def test_a_plan_dropped_half_way_leaves_the_next_one_exact(worker: PlanWorker) -> None:
-    args, kwargs = _inputs(crash_on_one_pair(300))
+@pytest.mark.parametrize("idle", [0.0, 2.0], ids=["at-once", "pipe-full"])
+def test_a_plan_dropped_half_way_leaves_the_next_one_exact(worker: PlanWorker, idle: float) -> None:
+    """Dropped at once, or after the worker has filled the pipe with the rest of a large
+    plan and waits for it to be read, while the next plan's inputs (~280 KB) are more than
+    the pipe holds: sending them then would block both processes, each writing to the
+    other."""
+    case = crash_on_one_pair(1_500)
+    args, kwargs = _inputs(case)
     first = worker.plan(*args, **kwargs)
     taken = [next(first) for _ in range(5)]
+    time.sleep(idle)  # the worker plans on, and writes it all to the pipe
     first.close()  # the loop stopped taking: an error while sending, say
-    assert taken == _here(crash_on_one_pair(300))[:5]
-    case = crash_on_one_pair(200, seed=3)
+    assert taken == _here(case)[:5]
+    case = crash_on_one_pair(3_000, seed=3)
     args, kwargs = _inputs(case)
-    assert list(worker.plan(*args, **kwargs)) == _here(case)
+    done: list[list[Opportunity]] = []
+    thread = threading.Thread(target=lambda: done.append(list(worker.plan(*args, **kwargs))))
+    thread.start()
+    thread.join(120)
+    assert done and done[0] == _here(case), "the next plan did not come back"
     assert worker.plans == 2 and not worker.lost
 
 
