@@ -80,12 +80,7 @@ def calculate_rates(config: ReserveConfig, state: ReserveState) -> tuple[int, in
 def update_rates(reserve: Reserve) -> Reserve:
     """The last step of every pool action."""
     liquidity_rate, borrow_rate = calculate_rates(reserve.config, reserve.state)
-    return replace(
-        reserve,
-        state=replace(
-            reserve.state, liquidity_rate=liquidity_rate, variable_borrow_rate=borrow_rate
-        ),
-    )
+    return Reserve(reserve.config, reserve.state.with_rates(liquidity_rate, borrow_rate))
 
 
 def accrue(reserve: Reserve, timestamp: int) -> Reserve:

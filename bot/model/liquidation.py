@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from bot.model.fixed_point import percent_div, percent_mul, ray_div, ray_mul
 from bot.model.health import AccountData, account_data, close_factor
 from bot.model.interest import update_rates, update_state
-from bot.model.types import Account, MarketState, Reserve
+from bot.model.types import Account, MarketState, Reserve, UserReserve
 
 
 class LiquidationReverted(Exception):
@@ -171,7 +171,7 @@ def liquidate(
         r = reserves[asset]
         state = update_state(r.state, timestamp)
         if state is not r.state:  # already accrued in this block: nothing to copy
-            r = replace(r, state=state)
+            r = Reserve(r.config, state)
             reserves[asset] = r
         return r
 
@@ -216,15 +216,21 @@ def liquidate(
             debt_pos.scaled_debt,
         )
     debt_state = debt_reserve.state
-    reserves[debt_asset] = replace(
-        debt_reserve,
-        state=replace(
-            debt_state,
+    reserves[debt_asset] = Reserve(
+        debt_reserve.config,
+        debt_state.with_balances(
             total_scaled_debt=debt_state.total_scaled_debt - burnt,
             cash=debt_state.cash + amounts.debt_covered,
         ),
     )
-    account = account.with_position(replace(debt_pos, scaled_debt=debt_pos.scaled_debt - burnt))
+    account = account.with_position(
+        UserReserve(
+            debt_pos.asset,
+            debt_pos.scaled_supply,
+            debt_pos.scaled_debt - burnt,
+            debt_pos.using_as_collateral,
+        )
+    )
 
     # 7. Collateral: fee to the treasury, the rest to the liquidator.
     coll_reserve = reserves[collateral_asset]
@@ -240,20 +246,20 @@ def liquidate(
         liquidator_scaled = min(ray_div(amounts.to_liquidator, index), remaining)
     remaining -= liquidator_scaled
     account = account.with_position(
-        replace(
-            coll_pos,
-            scaled_supply=remaining,
-            using_as_collateral=coll_pos.using_as_collateral and remaining != 0,
+        UserReserve(
+            coll_pos.asset,
+            remaining,
+            coll_pos.scaled_debt,
+            coll_pos.using_as_collateral and remaining != 0,
         )
     )
     if not receive_a_token:
         coll_state = coll_reserve.state
         if amounts.to_liquidator > coll_state.cash:
             raise NotEnoughLiquidity()
-        reserves[collateral_asset] = replace(
-            coll_reserve,
-            state=replace(
-                coll_state,
+        reserves[collateral_asset] = Reserve(
+            coll_reserve.config,
+            coll_state.with_balances(
                 total_scaled_supply=coll_state.total_scaled_supply - liquidator_scaled,
                 cash=coll_state.cash - amounts.to_liquidator,
             ),

@@ -56,6 +56,41 @@ class ReserveState:
     total_scaled_debt: int = 0
     cash: int = 0
 
+    # The two copies every modelled liquidation makes of both reserves' states, built
+    # directly: dataclasses.replace, which looks the fields up on every call, took ~8% of a
+    # crash block's plan.
+    def with_balances(
+        self,
+        *,
+        total_scaled_supply: int | None = None,
+        total_scaled_debt: int | None = None,
+        cash: int,
+    ) -> ReserveState:
+        """This state with new totals and cash (None: unchanged)."""
+        return ReserveState(
+            self.liquidity_index,
+            self.variable_borrow_index,
+            self.liquidity_rate,
+            self.variable_borrow_rate,
+            self.last_update_timestamp,
+            self.total_scaled_supply if total_scaled_supply is None else total_scaled_supply,
+            self.total_scaled_debt if total_scaled_debt is None else total_scaled_debt,
+            cash,
+        )
+
+    def with_rates(self, liquidity_rate: int, variable_borrow_rate: int) -> ReserveState:
+        """This state with new rates (``updateInterestRates``)."""
+        return ReserveState(
+            self.liquidity_index,
+            self.variable_borrow_index,
+            liquidity_rate,
+            variable_borrow_rate,
+            self.last_update_timestamp,
+            self.total_scaled_supply,
+            self.total_scaled_debt,
+            self.cash,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Reserve:
