@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -188,7 +189,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, object]:
     }
 
 
-def _run(fn: object, case: dict[str, object]) -> list[Opportunity] | str:
+def plan_inputs(case: dict[str, object]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A planner's arguments for ``case``: (market, accounts, timestamp) and the keywords."""
     market = case["market"]
     assert isinstance(market, MarketState)
     kwargs = {
@@ -200,8 +202,13 @@ def _run(fn: object, case: dict[str, object]) -> list[Opportunity] | str:
         "config": case["config"],
         "max_liquidations": case["max_liquidations"],
     }
+    return (market, case["accounts"], NOW), kwargs
+
+
+def _run(fn: object, case: dict[str, object]) -> list[Opportunity] | str:
+    args, kwargs = plan_inputs(case)
     try:
-        return fn(market, case["accounts"], NOW, **kwargs)  # type: ignore[operator,no-any-return]
+        return fn(*args, **kwargs)  # type: ignore[operator,no-any-return]
     except LiquidationReverted as exc:
         return type(exc).__name__
 

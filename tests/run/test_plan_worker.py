@@ -15,18 +15,16 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from bot.model.liquidation import NotEnoughLiquidity
-from bot.model.profit import Valuation
 from bot.model.ranking import Opportunity, iter_plan
 from bot.model.types import Account, MarketState, UserReserve
 from bot.run import plan_worker
 from bot.run.plan_worker import PlanWorker
 from tests.model.factories import USDC, WETH, reserve
-from tests.model.test_plan_incremental import GAS, NOW, PRICES, _state
+from tests.model.test_plan_incremental import PRICES, _state, plan_inputs
 from tests.model.test_plan_lazy import crash_on_one_pair
 
 
@@ -40,23 +38,8 @@ def worker() -> Iterator[PlanWorker]:
         started.close()
 
 
-def _inputs(case: dict[str, object]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    market = case["market"]
-    assert isinstance(market, MarketState)
-    kwargs = {
-        "pairs": case["pairs"],
-        "valuation": Valuation(market, native_price=market.price(WETH)),
-        "gas_table": GAS,
-        "base_fee": 10**9,
-        "inventory": case["inventory"],
-        "config": case["config"],
-        "max_liquidations": case["max_liquidations"],
-    }
-    return (market, case["accounts"], NOW), kwargs
-
-
 def _here(case: dict[str, object]) -> list[Opportunity]:
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     return list(iter_plan(*args, **kwargs))
 
 
@@ -64,7 +47,7 @@ def test_the_worker_plans_what_this_process_plans(worker: PlanWorker) -> None:
     for count, limit in ((300, None), (120, 7), (60, None)):
         case = crash_on_one_pair(count, seed=count)
         case["max_liquidations"] = limit
-        args, kwargs = _inputs(case)
+        args, kwargs = plan_inputs(case)
         made = list(worker.plan(*args, **kwargs))
         assert made == _here(case)
         assert len(made) == (limit or len(made)) and len(made) > 5
@@ -73,7 +56,7 @@ def test_the_worker_plans_what_this_process_plans(worker: PlanWorker) -> None:
 
 def test_a_closed_worker_leaves_the_plans_to_this_process(worker: PlanWorker) -> None:
     case = crash_on_one_pair(40)
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     worker.close()
     assert list(worker.plan(*args, **kwargs)) == _here(case)
     assert worker.plans == 0 and not worker.lost and not worker.ready()
@@ -87,14 +70,14 @@ def test_a_plan_dropped_half_way_leaves_the_next_one_exact(worker: PlanWorker, i
     the pipe holds: sending them then would block both processes, each writing to the
     other."""
     case = crash_on_one_pair(1_500)
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     first = worker.plan(*args, **kwargs)
     taken = [next(first) for _ in range(5)]
     time.sleep(idle)  # the worker plans on, and writes it all to the pipe
     first.close()  # the loop stopped taking: an error while sending, say
     assert taken == _here(case)[:5]
     case = crash_on_one_pair(3_000, seed=3)
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     done: list[list[Opportunity]] = []
     thread = threading.Thread(target=lambda: done.append(list(worker.plan(*args, **kwargs))))
     thread.start()
@@ -132,7 +115,7 @@ def _short_of_cash() -> dict[str, object]:
 
 def test_a_plan_error_is_raised_here_after_the_same_liquidations(worker: PlanWorker) -> None:
     case = _short_of_cash()
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     here = iter_plan(*args, **kwargs)
     expected = next(here)
     with pytest.raises(NotEnoughLiquidity):
@@ -143,7 +126,7 @@ def test_a_plan_error_is_raised_here_after_the_same_liquidations(worker: PlanWor
     assert made == [expected]
     assert not worker.lost  # an error of the plan, not of the worker: it plans on
     case = crash_on_one_pair(80)
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     assert list(worker.plan(*args, **kwargs)) == _here(case)
 
 
@@ -151,7 +134,7 @@ def _stop_mid_plan(
     worker: PlanWorker, how: signal.Signals, caplog: pytest.LogCaptureFixture
 ) -> None:
     case = crash_on_one_pair(400)
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     made = worker.plan(*args, **kwargs)
     taken = [next(made) for _ in range(3)]  # the first made here, two by the worker
     assert worker.pid is not None
@@ -163,7 +146,7 @@ def _stop_mid_plan(
     assert any("plan worker" in r.getMessage() for r in caplog.records)
     # from now on, plans are made here
     case = crash_on_one_pair(50)
-    args, kwargs = _inputs(case)
+    args, kwargs = plan_inputs(case)
     assert list(worker.plan(*args, **kwargs)) == _here(case)
     assert worker.plans == 1
 
