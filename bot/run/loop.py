@@ -211,7 +211,10 @@ class LiquidationLoop:
         """Start the plan worker (if the strategy uses one); plans are made in this
         process until it is up, and again should it fail."""
         if self.plan_worker is None and self.strategy.plan_process_from > 0:
-            self.plan_worker = PlanWorker()
+            try:
+                self.plan_worker = PlanWorker()
+            except OSError as exc:  # no process to be had: the plans are made here
+                log.error("plan worker: cannot start it (%s); planning in this process", exc)
         return self.plan_worker
 
     def close(self) -> None:

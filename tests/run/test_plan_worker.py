@@ -18,10 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.model.gas import GasTable
 from bot.model.liquidation import NotEnoughLiquidity
 from bot.model.ranking import Opportunity, iter_plan
 from bot.model.types import Account, MarketState, UserReserve
 from bot.run import plan_worker
+from bot.run.loop import LiquidationLoop, Strategy
 from bot.run.plan_worker import PlanWorker
 from tests.model.factories import USDC, WETH, reserve
 from tests.model.test_plan_incremental import PRICES, _state, plan_inputs
@@ -162,3 +164,22 @@ def test_a_silent_worker_is_dropped_and_the_plan_made_here(
 ) -> None:
     monkeypatch.setattr(plan_worker, "SILENCE_S", 0.5)
     _stop_mid_plan(worker, signal.SIGSTOP, caplog)
+
+
+def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of processes (EAGAIN from fork/spawn): the loop runs on, planning itself."""
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+    strategy = Strategy(gas_table=GasTable(), plan_process_from=1)
+    # start_plan_worker reads the strategy alone; the chain's parts are not needed here
+    loop = LiquidationLoop(None, None, None, None, None, strategy)  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="liqbot.run"):
+        assert loop.start_plan_worker() is None
+    assert loop.plan_worker is None
+    assert any("cannot start" in r.getMessage() for r in caplog.records)
+    loop.close()
