@@ -33,7 +33,26 @@ from bot.execute.lock import ProcessLock, account_lock, journal_lock
 
 SCHEMA_VERSION = 1
 
-SCHEMA = """
+_LEDGER_FIELDS = """\
+    opportunity_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    profit_asset TEXT NOT NULL DEFAULT '',
+    predicted_profit TEXT NOT NULL DEFAULT '0',
+    realised_profit TEXT NOT NULL DEFAULT '0',
+    predicted_net_value TEXT NOT NULL DEFAULT '0',
+    gas_used INTEGER NOT NULL DEFAULT 0,
+    gas_paid_wei TEXT NOT NULL DEFAULT '0',
+    gas_burnt_wei TEXT NOT NULL DEFAULT '0',
+    block_number INTEGER,
+    tx_hash TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    recorded_at REAL NOT NULL"""
+"""A ledger row's columns after its intent: one list for the ledger of whole transactions
+and the item ledger of bundled liquidations, which ``_ledger_row`` writes alike."""
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -100,21 +119,7 @@ CREATE TABLE IF NOT EXISTS nonces (
 );
 CREATE TABLE IF NOT EXISTS ledger (
     intent_id INTEGER PRIMARY KEY REFERENCES intents(id),
-    opportunity_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    path TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    profit_asset TEXT NOT NULL DEFAULT '',
-    predicted_profit TEXT NOT NULL DEFAULT '0',
-    realised_profit TEXT NOT NULL DEFAULT '0',
-    predicted_net_value TEXT NOT NULL DEFAULT '0',
-    gas_used INTEGER NOT NULL DEFAULT 0,
-    gas_paid_wei TEXT NOT NULL DEFAULT '0',
-    gas_burnt_wei TEXT NOT NULL DEFAULT '0',
-    block_number INTEGER,
-    tx_hash TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '',
-    recorded_at REAL NOT NULL
+{_LEDGER_FIELDS}
 );
 CREATE TABLE IF NOT EXISTS bundle_items (
     intent_id INTEGER NOT NULL REFERENCES intents(id),
@@ -128,21 +133,7 @@ CREATE INDEX IF NOT EXISTS bundle_items_by_key ON bundle_items(opportunity_key);
 CREATE TABLE IF NOT EXISTS item_ledger (
     intent_id INTEGER NOT NULL REFERENCES intents(id),
     position INTEGER NOT NULL,
-    opportunity_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    path TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    profit_asset TEXT NOT NULL DEFAULT '',
-    predicted_profit TEXT NOT NULL DEFAULT '0',
-    realised_profit TEXT NOT NULL DEFAULT '0',
-    predicted_net_value TEXT NOT NULL DEFAULT '0',
-    gas_used INTEGER NOT NULL DEFAULT 0,
-    gas_paid_wei TEXT NOT NULL DEFAULT '0',
-    gas_burnt_wei TEXT NOT NULL DEFAULT '0',
-    block_number INTEGER,
-    tx_hash TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '',
-    recorded_at REAL NOT NULL,
+{_LEDGER_FIELDS},
     PRIMARY KEY (intent_id, position)
 );
 CREATE TABLE IF NOT EXISTS events (
