@@ -1676,6 +1676,50 @@ def _liquidated_profit(
     return 0
 
 
+class _LogsBySource:
+    """A bundle's receipt, its logs indexed by emitter and leading topics: each item is
+    judged on the logs its own events could be, not on the whole receipt (a bundle of 32
+    liquidations emits some 300 logs; reading them all per item, twice, is quadratic)."""
+
+    def __init__(self, receipt: Receipt) -> None:
+        self.receipt = receipt
+        self._by_prefix: dict[int, dict[tuple[str, tuple[bytes, ...]], list[int]]] = {}
+
+    def _index(self, length: int) -> dict[tuple[str, tuple[bytes, ...]], list[int]]:
+        index = self._by_prefix.get(length)
+        if index is None:
+            index = self._by_prefix[length] = {}
+            for position, entry in enumerate(self.receipt.logs):
+                if len(entry.topics) >= length:
+                    key = (entry.address.lower(), entry.topics[:length])
+                    index.setdefault(key, []).append(position)
+        return index
+
+    def receipt_for(self, *events: tuple[str, tuple[bytes | None, ...]]) -> Receipt:
+        """The receipt with only the logs emitted by each event's address with its topics
+        first, in their order; the whole receipt when an event leaves a topic open."""
+        wanted: list[tuple[str, tuple[bytes, ...]]] = []
+        for address, topics in events:
+            known = tuple(t for t in topics if t is not None)
+            if not topics or len(known) != len(topics):
+                return self.receipt
+            wanted.append((address.lower(), known))
+        positions = {p for key in wanted for p in self._index(len(key[1])).get(key, ())}
+        return replace(self.receipt, logs=tuple(self.receipt.logs[p] for p in sorted(positions)))
+
+
+def _item_topics(request: ExecutionRequest) -> tuple[bytes, ...]:
+    """The topics of a bundle item's own ``Liquidated`` event: user, collateral and debt
+    are indexed, and unique within a bundle (whose keys are)."""
+    return (
+        LIQUIDATED_TOPIC,
+        *(
+            bytes(12) + bytes.fromhex(a[2:])
+            for a in (request.user, request.collateral, request.debt)
+        ),
+    )
+
+
 def attempt_gas_limit(intent: Intent, receipt: Receipt, journal: Journal | None) -> int:
     """The gas limit of the attempt that produced ``receipt``."""
     if journal is not None:
@@ -1817,9 +1861,15 @@ class _Supervisor:
                 self._item_ledgers(intent, outcomes, receipt),
             )
         outcomes = []
+        sources = _LogsBySource(receipt)
         for request in items:
-            if self._liquidated(request, receipt):
-                realised = self._item_profit(request, receipt)
+            expected = request.expected_log
+            own = sources.receipt_for(
+                (request.to, _item_topics(request)),
+                *([(expected.address, expected.topics)] if expected is not None else []),
+            )
+            if self._liquidated(request, own):
+                realised = self._item_profit(request, own)
                 outcomes.append(
                     (
                         "liquidated",
@@ -1844,16 +1894,8 @@ class _Supervisor:
 
     @staticmethod
     def _item_profit(request: ExecutionRequest, receipt: Receipt) -> int:
-        """The profit of this item's own ``Liquidated`` event (user, collateral and debt
-        are its indexed topics: unique within a bundle, whose keys are)."""
-        topics = (
-            LIQUIDATED_TOPIC,
-            *(
-                bytes(12) + bytes.fromhex(a[2:])
-                for a in (request.user, request.collateral, request.debt)
-            ),
-        )
-        return _liquidated_profit(request, receipt, topics)
+        """The profit of this item's own ``Liquidated`` event."""
+        return _liquidated_profit(request, receipt, _item_topics(request))
 
     def _base_ledger(self, intent: Intent, outcome: str, detail: str) -> LedgerEntry:
         r = intent.request
