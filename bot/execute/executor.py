@@ -1649,7 +1649,8 @@ class Executor:
         )
 
     def cancel(self, key: str, reason: str = "cancelled by the caller") -> Attempt | None:
-        """Cancel the in-flight intent for ``key`` (zero-value self-send at its nonce)."""
+        """Cancel the in-flight intent for ``key`` (zero-value self-send at its nonce); for
+        a bundle's item, the bundle's transaction, with every item in it."""
         if self.manager is None or self.journal is None:
             return None
         head = self.node.head()

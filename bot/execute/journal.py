@@ -826,8 +826,11 @@ class Journal:
         return int(row[0]) if row is not None and row[0] is not None else None
 
     def intents_for_key(self, key: str) -> list[Intent]:
+        """The intents that act on ``key``: its own, and the bundles that hold it."""
         rows = self._conn.execute(
-            "SELECT * FROM intents WHERE opportunity_key = ? ORDER BY id", (key,)
+            "SELECT * FROM intents WHERE opportunity_key = ? OR id IN "
+            "(SELECT intent_id FROM bundle_items WHERE opportunity_key = ?) ORDER BY id",
+            (key, key),
         )
         return [self._intent(r) for r in rows]
 

@@ -199,3 +199,30 @@ def test_without_bundles_each_liquidation_is_its_own_transaction(
     assert ex.journal is not None
     assert {i.kind for i in ex.journal.intents()} == {IntentKind.LIQUIDATION}
     ex.close()
+
+
+def test_cancelling_an_item_cancels_the_bundle_that_holds_it(
+    three: Scenario, tmp_path: Path, signer: Signer
+) -> None:
+    sc = three
+    w3 = sc.w3
+    requests = _requests(sc, 2, tip=GWEI)
+    before = [_debt(sc, r.user) for r in requests]
+    ex = _open(sc, tmp_path, signer, stuck_blocks=50)
+    automine(w3, False)
+    results = batch_in_block(ex, requests)
+    assert results[0].tx_hash == results[1].tx_hash
+    attempt = ex.cancel(requests[1].key, "the operator's call")
+    assert attempt is not None and attempt.kind is AttemptKind.CANCEL
+    assert attempt.nonce == results[0].nonce
+    mine(w3)
+    ex.poll()
+    assert ex.journal is not None
+    (intent,) = ex.journal.intents()
+    assert intent.state is IntentState.CANCELLED
+    assert [e.outcome for e in ex.ledger()] == ["cancelled", "cancelled"]
+    after = [_debt(sc, r.user) for r in requests]
+    assert all(a >= b for a, b in zip(after, before, strict=True))  # neither liquidated
+    assert ex.in_flight_keys() == []
+    assert ex.cancel(requests[0].key) is None  # nothing left in flight to cancel
+    ex.close()
