@@ -15,7 +15,14 @@ from dataclasses import dataclass, field, replace
 from bot.model.amm import after_swap
 from bot.model.fixed_point import PERCENTAGE_FACTOR, percent_mul, ray_mul
 from bot.model.gas import GasTable
-from bot.model.health import AccountData, account_data, close_factor
+from bot.model.health import (
+    AccountData,
+    ReserveLevel,
+    account_data,
+    account_data_at,
+    close_factor,
+    reserve_levels,
+)
 from bot.model.interest import normalized_debt, normalized_income
 from bot.model.liquidation import liquidate
 from bot.model.profit import NATIVE_UNIT, VALUE_SCALE, Valuation
@@ -403,6 +410,7 @@ def gross_ceiling(
     pairs: Mapping[frozenset[str], PairReserves],
     valuation: Valuation,
     data: AccountData,
+    levels: Mapping[str, ReserveLevel] | None = None,
 ) -> int | None:
     """An upper bound on the gross profit (numeraire) of any liquidation of ``account`` on
     any path and at any size, with the pairs as they are; None when there is no cheap bound
@@ -414,6 +422,10 @@ def gross_ceiling(
     seizes (worth at most ``covered * bonus``, and no more than the account holds), at no
     better than the pair's spot price ``r_D / r_C``, so at most
     ``value(seized) * (value(r_D) / value(r_C) - 1)``, when positive. All rounded up.
+
+    ``levels``: the market's :func:`reserve_levels` at ``timestamp`` by asset, when the
+    caller bounds many accounts at once (each index is then compounded once, not per
+    account).
     """
     if not data.liquidatable or market.liquidations_paused:
         return 0
@@ -423,10 +435,13 @@ def gross_ceiling(
         if not market.has_reserve(p.asset):
             continue
         r = market.reserve(p.asset)
+        level = levels.get(p.asset) if levels is not None else None
         if p.using_as_collateral and p.scaled_supply > 0 and r.config.liquidation_threshold:
-            held.append((p.asset, ray_mul(p.scaled_supply, normalized_income(r.state, timestamp))))
+            income = level.income if level else normalized_income(r.state, timestamp)
+            held.append((p.asset, ray_mul(p.scaled_supply, income)))
         if p.scaled_debt > 0:
-            owed.append((p.asset, ray_mul(p.scaled_debt, normalized_debt(r.state, timestamp))))
+            debt_index = level.debt_index if level else normalized_debt(r.state, timestamp)
+            owed.append((p.asset, ray_mul(p.scaled_debt, debt_index)))
     cf = close_factor(data.health_factor)
     ceiling = 0
     for c, amount in held:
@@ -448,6 +463,11 @@ def gross_ceiling(
                     bound += -(-seized * edge // side_c)
             ceiling = max(ceiling, bound)
     return ceiling
+
+
+_SHARED_LEVELS = 8
+"""Accounts bounded at once from which the reserves' levels are computed once for all
+(below it, each account compounds only the indexes it uses)."""
 
 
 def iter_plan(
@@ -599,21 +619,34 @@ def iter_plan(
             health[user] = opp.health_factor
             push(user, opp.net_profit)
 
-    def ceiling(users: Iterable[str]) -> None:
+    def ceiling(users: Sequence[str]) -> None:
         """Queue each user's cheap bound; evaluate it at once where there is none."""
         _, priced = view()
         now = []
+        # Many users (the first pass): each reserve's indexes compounded once for them all.
+        levels = reserve_levels(market, timestamp) if len(users) >= _SHARED_LEVELS else None
+        by_asset = {level.asset: level for level in levels} if levels is not None else None
         for user in users:
             terms_of.pop(user, None)  # its pool side may have moved
             no_flash.discard(user)
             account = remaining[user]
-            data = data_of[user] = account_data(market, account, timestamp)
+            data = data_of[user] = (
+                account_data(market, account, timestamp)
+                if levels is None
+                else account_data_at(levels, account)
+            )
             if not data.liquidatable or market.liquidations_paused:
                 version[user] = version.get(user, 0) + 1
                 continue
             health[user] = data.health_factor
             bound = gross_ceiling(
-                market, account, timestamp, pairs=book, valuation=priced, data=data
+                market,
+                account,
+                timestamp,
+                pairs=book,
+                valuation=priced,
+                data=data,
+                levels=by_asset,
             )
             net = (
                 None

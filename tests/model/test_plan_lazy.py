@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from bot.model import sizing
 from bot.model.fixed_point import BASE_UNIT
-from bot.model.health import account_data
+from bot.model.health import account_data, reserve_levels
 from bot.model.profit import Valuation
 from bot.model.ranking import (
     ALL_PATHS,
@@ -116,10 +116,16 @@ def test_gross_ceiling_is_above_every_size_on_every_path(
     assert isinstance(market, MarketState)
     pairs = {frozenset((p.token0, p.token1)): p for p in case["pairs"]}  # type: ignore[attr-defined]
     valuation = Valuation(market, native_price=market.price(WETH))
+    levels = {level.asset: level for level in reserve_levels(market, NOW)}
 
     for account in case["accounts"]:  # type: ignore[attr-defined]
         data = account_data(market, account, NOW)
         ceiling = gross_ceiling(market, account, NOW, pairs=pairs, valuation=valuation, data=data)
+        # the same bound from the reserves' levels computed once (the plan's first pass)
+        shared = gross_ceiling(
+            market, account, NOW, pairs=pairs, valuation=valuation, data=data, levels=levels
+        )
+        assert shared == ceiling
         if not data.liquidatable:
             assert ceiling == 0
             continue
