@@ -397,6 +397,9 @@ class BlockFigures:
     """Accounts whose health the watcher recomputed exactly for this block."""
     confirmed_ms: float | None = None
     """When the pool's confirmation (after the sends) came back."""
+    handled_ms: float | None = None
+    """When the loop was done with the block (sends, confirmation, tracking what is in
+    flight: the previous block's receipts) and ready for the next."""
     mismatched: int = 0
     cpu_bot_ms: float | None = None
     """CPU the bot's process used from the head to the last broadcast (every thread)."""
@@ -424,6 +427,7 @@ def follow_block(
     report: BlockReport | None = None
     for snapshot in snapshots:
         report = loop.on_snapshot(snapshot, seen_at=seen)
+    handled = time.monotonic()
     stats = proxy.stats()
     assert report is not None, "the bot did not produce a snapshot for a new block"
 
@@ -449,6 +453,7 @@ def follow_block(
         methods=dict(stats["methods"]),
         recomputed=watcher.stats.recomputed - recomputed,
         confirmed_ms=ms(report.confirmed_at),
+        handled_ms=(handled - seen) * 1000,
         mismatched=len(report.mismatched),
         cpu_bot_ms=cpu_bot,
         cpu_anvil_ms=cpu_anvil,
@@ -649,6 +654,7 @@ def measure(
         "all_broadcast_cpu_anvil_ms": _round(slowest.cpu_anvil_ms),
         "confirmed_ms": _round(worst([b.confirmed_ms for b in crash])),
         "confirm_mismatches": sum(b.mismatched for b in crash),
+        "handled_ms": _round(worst([b.handled_ms for b in crash])),
         "idle_detect_ms": round(statistics.median(b.detect_ms for b in idle), 1) if idle else None,
         "baseline_detect_ms": round(baseline_ms, 1),
         "baseline_timed_accounts": timed,
@@ -694,6 +700,7 @@ def table(out: dict[str, Any]) -> Table:
         ("all_broadcast_cpu_bot_ms", "  CPU by then: the bot's process, every thread (ms)"),
         ("all_broadcast_cpu_anvil_ms", "  CPU by then: anvil (ms)"),
         ("confirmed_ms", "pool's confirmation back, after the sends (ms)"),
+        ("handled_ms", "block handled, ready for the next (ms)"),
         ("baseline_detect_ms", "naive baseline detection (ms)"),
         ("speedup", "speed-up over the baseline"),
         ("idle_rpc_requests", "RPC requests, idle block"),
