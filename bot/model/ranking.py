@@ -437,10 +437,12 @@ def gross_ceiling(
         r = market.reserve(p.asset)
         level = levels.get(p.asset) if levels is not None else None
         if p.using_as_collateral and p.scaled_supply > 0 and r.config.liquidation_threshold:
-            income = level.income if level else normalized_income(r.state, timestamp)
+            income = level.income if level is not None else normalized_income(r.state, timestamp)
             held.append((p.asset, ray_mul(p.scaled_supply, income)))
         if p.scaled_debt > 0:
-            debt_index = level.debt_index if level else normalized_debt(r.state, timestamp)
+            debt_index = (
+                level.debt_index if level is not None else normalized_debt(r.state, timestamp)
+            )
             owed.append((p.asset, ray_mul(p.scaled_debt, debt_index)))
     cf = close_factor(data.health_factor)
     ceiling = 0
