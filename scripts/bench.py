@@ -402,7 +402,8 @@ class BlockFigures:
     flight: the previous block's receipts) and ready for the next."""
     mismatched: int = 0
     cpu_bot_ms: float | None = None
-    """CPU the bot's process used from the head to the last broadcast (every thread)."""
+    """CPU the bot's processes used from the head to the last broadcast (every thread of
+    the loop's, and the plan worker)."""
     cpu_anvil_ms: float | None = None
     """CPU anvil used over the same span."""
 
@@ -453,7 +454,7 @@ def follow_block(
         methods=dict(stats["methods"]),
         recomputed=watcher.stats.recomputed - recomputed,
         confirmed_ms=ms(report.confirmed_at),
-        handled_ms=(handled - seen) * 1000,
+        handled_ms=ms(handled),
         mismatched=len(report.mismatched),
         cpu_bot_ms=cpu_bot,
         cpu_anvil_ms=cpu_anvil,
@@ -697,7 +698,7 @@ def table(out: dict[str, Any]) -> Table:
         ("detect_ms", "detection (ms)"),
         ("first_broadcast_ms", "first broadcast (ms)"),
         ("all_broadcast_ms", "all profitable broadcast (ms)"),
-        ("all_broadcast_cpu_bot_ms", "  CPU by then: the bot's process, every thread (ms)"),
+        ("all_broadcast_cpu_bot_ms", "  CPU by then: the bot's processes, every thread (ms)"),
         ("all_broadcast_cpu_anvil_ms", "  CPU by then: anvil (ms)"),
         ("confirmed_ms", "pool's confirmation back, after the sends (ms)"),
         ("handled_ms", "block handled, ready for the next (ms)"),
