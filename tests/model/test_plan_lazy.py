@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.model import sizing
+from bot.model import ranking, sizing
 from bot.model.fixed_point import BASE_UNIT
 from bot.model.health import account_data, reserve_levels
 from bot.model.profit import Valuation
@@ -252,3 +252,34 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
     # flash: 275 searches (546 when each account reaching the top of the queue was sized
     # whole).
     assert sizings <= 2 * len(accounts), sizings
+
+
+def test_a_flash_liquidation_priced_again_becomes_the_witness_later_moves_are_tested_from(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pair four times deeper than :func:`crash_on_one_pair`'s drains over ~50 flash
+    liquidations. Once the one-comparison test (is the pair owed no more than the witness
+    allows?) fails for an account, its liquidation is priced again at the same size; where
+    it still pays, that price is the new witness. Tested from the first price instead, the
+    comparison fails at every later move and each is priced again: 440 re-pricings here
+    against 208. The plan stays the brute-force greedy's."""
+    case = crash_on_one_pair(150)
+    (pair,) = case["pairs"]  # type: ignore[misc]
+    case["pairs"] = [
+        PairReserves(pair.pair, pair.token0, pair.token1, pair.reserve0 * 4, pair.reserve1 * 4)
+    ]
+    repriced = 0
+    flash_on = ranking.flash_on
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal repriced
+        repriced += 1
+        return flash_on(*args, **kwargs)
+
+    monkeypatch.setattr(ranking, "flash_on", counted)
+    fast = _run(plan_block, case)
+    monkeypatch.undo()
+    slow = _run(reference_plan, case)
+    assert isinstance(fast, list) and fast == slow
+    assert sum(o.path is ExecutionPath.FLASH for o in fast) >= 40
+    assert repriced <= 300, repriced
