@@ -743,12 +743,13 @@ def iter_plan(
         accounts pass on one integer comparison: the gain falls by what the pair is owed
         extra, and net profit by at most that much (gas never costs more as gross falls).
 
-        That test is loose (the bid falls with gross, so net falls by less), so once it
-        fails, the liquidation is priced again; if it still pays, that price becomes the
-        user's witness, and later moves are tested from it: the pair drains over a crash's
-        flash liquidations, and a test based on the first price fails at every move after
-        a few (measured: ~60% of these checks in the bench's crash). The answer is the
-        same either way, as a passing test implies the price does."""
+        That test is loose (the bid falls with gross, so net falls by less). Once it
+        fails, the liquidation is priced again, and if it still pays, that price becomes
+        the user's witness that later moves are tested from: a test based on the first
+        price, with the pair draining move after move, keeps failing once it has (in the
+        flash phase of the bench's first crash plan, 2,791 of 12,506 checks were priced
+        again; 1,842 now). The answer is the same either way, as a passing test implies
+        the price does."""
         s = opp.sized
         pair = book[frozenset((s.collateral, s.debt))]
         x = s.debt_to_cover

@@ -190,6 +190,27 @@ def test_an_account_whose_flash_stops_paying_is_ranked_by_its_other_paths() -> N
     assert [(o.user[-2:], str(o.path)) for o in fast[:2]] == [("00", "flash"), ("0a", "inventory")]
 
 
+def _planned_counting(
+    monkeypatch: pytest.MonkeyPatch, case: dict[str, object], module: Any, name: str
+) -> tuple[list[Any], int]:
+    """The lazy plan of ``case``, held equal to the brute-force greedy's, and how many times
+    it called ``module.name``."""
+    calls = 0
+    original = getattr(module, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counted)
+    fast = _run(plan_block, case)
+    monkeypatch.undo()
+    slow = _run(reference_plan, case)
+    assert isinstance(fast, list) and fast == slow
+    return fast, calls
+
+
 def crash_on_one_pair(count: int, seed: int = 8) -> dict[str, object]:
     """The bench's shape: WETH falls 20% at the oracle, its pair still trades at the old
     price, and ``count`` accounts of different sizes prefer the flash path through it."""
@@ -231,19 +252,7 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
     case = crash_on_one_pair(150)
     accounts = case["accounts"]
     assert isinstance(accounts, list)
-    sizings = 0
-    size_path = sizing.size_path
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal sizings
-        sizings += 1
-        return size_path(*args, **kwargs)
-
-    monkeypatch.setattr(sizing, "size_path", counted)
-    fast = _run(plan_block, case)
-    monkeypatch.undo()
-    slow = _run(reference_plan, case)
-    assert isinstance(fast, list) and fast == slow
+    fast, sizings = _planned_counting(monkeypatch, case, sizing, "size_path")
     flashes = sum(o.path is ExecutionPath.FLASH for o in fast)
     assert 5 <= flashes < len(fast)  # the pair is spent, then inventory
     # Each size search counted (an inventory decision runs two: the swap and the plain
@@ -261,25 +270,13 @@ def test_a_flash_liquidation_priced_again_becomes_the_witness_later_moves_are_te
     liquidations. Once the one-comparison test (is the pair owed no more than the witness
     allows?) fails for an account, its liquidation is priced again at the same size; where
     it still pays, that price is the new witness. Tested from the first price instead, the
-    comparison fails at every later move and each is priced again: 440 re-pricings here
-    against 208. The plan stays the brute-force greedy's."""
+    comparison keeps failing once it has, and each move prices it again: 440 re-pricings
+    here against 208. The plan stays the brute-force greedy's."""
     case = crash_on_one_pair(150)
     (pair,) = case["pairs"]  # type: ignore[misc]
     case["pairs"] = [
         PairReserves(pair.pair, pair.token0, pair.token1, pair.reserve0 * 4, pair.reserve1 * 4)
     ]
-    repriced = 0
-    flash_on = ranking.flash_on
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal repriced
-        repriced += 1
-        return flash_on(*args, **kwargs)
-
-    monkeypatch.setattr(ranking, "flash_on", counted)
-    fast = _run(plan_block, case)
-    monkeypatch.undo()
-    slow = _run(reference_plan, case)
-    assert isinstance(fast, list) and fast == slow
+    fast, repriced = _planned_counting(monkeypatch, case, ranking, "flash_on")
     assert sum(o.path is ExecutionPath.FLASH for o in fast) >= 40
     assert repriced <= 300, repriced
