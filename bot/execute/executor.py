@@ -293,9 +293,10 @@ class BatchSend:
     """One :meth:`Executor.execute_batch`, run in steps by the thread that plans: that
     thread does the batch's own work (checks, signing, the journal) between two of its
     decisions, and only the node's round trips run elsewhere: the simulation on
-    ``simulations``, the broadcast on ``broadcasts``, one worker thread each (so that one
-    batch's simulation runs while an earlier one is broadcast, and broadcasts leave in the
-    order they were signed: nonce order).
+    ``simulations``, the broadcast on ``broadcasts`` (so that one batch's simulation runs
+    while an earlier one is broadcast). ``broadcasts`` must have one thread, so that they
+    leave in the order they were signed: nonce order. ``simulations`` may have several:
+    each is an ``eth_call`` at the latest block, which no other batch's calls change.
 
     Why not a sender thread that does it all: signing and journaling call into
     libsecp256k1, keccak and SQLite, and each call lets go of the interpreter; a thread
