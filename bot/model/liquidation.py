@@ -161,8 +161,11 @@ def liquidate(
     timestamp: int,
     *,
     receive_a_token: bool = False,
+    data: AccountData | None = None,
 ) -> LiquidationOutcome:
-    """The effect of ``liquidationCall`` mined in a block with ``timestamp``."""
+    """The effect of ``liquidationCall`` mined in a block with ``timestamp``. ``data``: the
+    account's data at ``market`` and ``timestamp``, where the caller already holds it (the
+    planner sized the liquidation from it; computed here otherwise)."""
     if market.liquidations_paused:
         raise LiquidationsPaused()
     reserves: dict[str, Reserve] = {r.asset: r for r in market.reserves}
@@ -177,7 +180,8 @@ def liquidate(
 
     coll_reserve = accrue(collateral_asset)
     debt_reserve = accrue(debt_asset)
-    data = account_data(market, account, timestamp)
+    if data is None:
+        data = account_data(market, account, timestamp)
     if not data.liquidatable:
         raise HealthFactorNotBelowThreshold()
 

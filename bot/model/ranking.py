@@ -801,7 +801,13 @@ def iter_plan(
         taken += 1
         s = chosen.sized
         outcome = liquidate(
-            market, remaining.pop(chosen.user), s.collateral, s.debt, s.debt_to_cover, timestamp
+            market,
+            remaining.pop(chosen.user),
+            s.collateral,
+            s.debt,
+            s.debt_to_cover,
+            timestamp,
+            data=data_of[chosen.user],  # what its seize terms came from: current (``affected``)
         )
         before_market, before_stock = market, dict(stock)
         market = outcome.market

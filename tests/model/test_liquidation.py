@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from bot.model.fixed_point import BASE_UNIT, RAY, UINT256_MAX, ray_div
+from bot.model.health import account_data
 from bot.model.liquidation import (
     CollateralCannotBeLiquidated,
     HealthFactorNotBelowThreshold,
@@ -147,3 +148,17 @@ def test_interest_changes_the_outcome() -> None:
     later = liquidate(market, account, WETH, USDC, UINT256_MAX, 30 * 86_400)
     assert later.user_debt > 28_000 * E6
     assert later.amounts.debt_covered == later.user_debt
+
+
+def test_account_data_the_caller_holds_is_used_as_the_pool_would_compute_it() -> None:
+    # The planner passes the data it sized the liquidation from: the outcome is the one the
+    # pool's own reading gives, and the data given decides (a healthy reading refuses).
+    market, account = two_asset_market(), borrower(10 * E18, 26_000 * E6)
+    data = account_data(market, account, 0)
+    assert liquidate(market, account, WETH, USDC, 10_000 * E6, 0, data=data) == liquidate(
+        market, account, WETH, USDC, 10_000 * E6, 0
+    )
+    healthy = account_data(market, borrower(10 * E18, 1_000 * E6), 0)
+    assert not healthy.liquidatable
+    with pytest.raises(HealthFactorNotBelowThreshold):
+        liquidate(market, account, WETH, USDC, 10_000 * E6, 0, data=healthy)
