@@ -506,10 +506,10 @@ class LiquidationLoop:
     # broadcasts, which leave in nonce order (batches are signed in the order they were
     # started, whichever simulation comes back first). Up to four batches are in flight:
     # one broadcast, two simulated at once, a fourth waiting for a simulation thread
-    # (measured against one simulation thread and three in flight, 10k bench, 8 runs
-    # each alternated: all-broadcast's median crash block 0.62-0.65 s, against
-    # 0.69-0.74 s; the batches queued when the plan ends no longer wait for one
-    # ``tryEach`` call after another). Elsewhere
+    # (measured against one simulation thread and three in flight, 10k bench, 4 runs
+    # each alternated: all-broadcast's median crash block 574 ms, against 641 ms; the
+    # batches queued when the plan ends no longer wait for one ``tryEach`` call after
+    # another). Elsewhere
     # (eth-tester, relays) one batch at a time runs whole on a sender thread, and the loop
     # touches the executor only before the first batch is handed over and after the last
     # is settled (``_settle``).
