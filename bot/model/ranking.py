@@ -32,8 +32,10 @@ from bot.model.sizing import (
     SeizeTerms,
     SizedPath,
     WalkMemo,
+    flash_curve_ceiling,
     flash_on,
     flash_owed,
+    flash_reach,
     flash_start,
     flash_value_ceiling,
     liquidation_pairs,
@@ -502,7 +504,9 @@ def iter_plan(
     first re-bounded when it reaches the top, from the pair as it now stands and the closed
     form of its relaxed optimum (:func:`flash_value_ceiling`, a few integer operations), and
     sized only if that bound still reaches the top. Whether its flash liquidation still pays
-    (which keeps the bound valid) is checked at every move, mostly by one comparison.
+    (which keeps the bound valid) is checked at every move, mostly by one comparison. Such
+    stale accounts wait under one queue entry per curve (``park``), bounded by the one that
+    reaches furthest (:func:`flash_curve_ceiling`), and come out one at a time.
 
     An account that reaches the top on a gross ceiling is treated the same way, unsized,
     where its flash liquidation surely pays at the size the search starts from
@@ -539,6 +543,14 @@ def iter_plan(
     terms_of: dict[str, list[SeizeTerms] | None] = {}
     """Seize terms of each (collateral, debt) a user can be liquidated on (None: it cannot
     be), kept until a liquidation changes its pool side (``ceiling`` drops them)."""
+    curves: dict[str, list[tuple[int, str]]] = {}
+    """Per curve (see ``park``), its parked users as (-reach, user), furthest reach first;
+    entries of users since unparked are skipped when they come up."""
+    curve_ids: dict[tuple[object, ...], str] = {}
+    parked: dict[str, tuple[str, int]] = {}
+    """Users queued under their curve's entry, not their own: the curve and their reach."""
+    moved_curves: set[str] = set()
+    """Curves parked on during a move, to queue again from the pair as it now stands."""
     memo = WalkMemo()
     no_flash: set[str] = set()
     """Users no flash liquidation of which can pay (by its ceiling), until their pool side
@@ -591,6 +603,7 @@ def iter_plan(
             can_bound.discard(user)
             flash_bound.discard(user)
             tight.discard(user)
+            parked.pop(user, None)
             taken = terms_all(user)
             opp, exact = (
                 (None, True)
@@ -631,6 +644,7 @@ def iter_plan(
         for user in users:
             terms_of.pop(user, None)  # its pool side may have moved
             no_flash.discard(user)
+            parked.pop(user, None)
             account = remaining[user]
             data = data_of[user] = (
                 account_data(market, account, timestamp)
@@ -680,6 +694,81 @@ def iter_plan(
         bounded.add(user)
         tight.discard(user)
         push(user, opp.net_profit + rounding_slack(valuation, opp.gas_units))
+
+    def park(user: str) -> bool:
+        """Queue a flash-bound user whose bound went stale under its curve's entry instead
+        of its own (False where it has no single pair to flash on).
+
+        In a crash, every flash liquidation through a pair lowers the flash value of every
+        account on it, and hundreds of stale bounds stay above the next best value: each
+        would reach the top and be re-bounded, only to fall below it (7,797 re-bounds in
+        the flash phase of the bench's first crash plan). Accounts on one curve (the same
+        assets, prices and bonus) are bounded together by :func:`flash_curve_ceiling` at
+        the furthest reach among them, so only the curve's entry reaches the top, and each
+        time it does, the account reaching furthest comes out to be re-bounded alone."""
+        spot = parked.get(user)
+        if spot is not None:  # parked already, on terms that stay until ``ceiling``
+            moved_curves.add(spot[0])
+            return True
+        terms = terms_for(user)
+        if terms is None or frozenset((terms.collateral, terms.debt)) not in book:
+            return False
+        curve = curve_ids.setdefault(
+            (terms.collateral, terms.debt, terms.curve_key), f"curve {len(curve_ids)}"
+        )
+        reach = flash_reach(terms)
+        parked[user] = (curve, reach)
+        heapq.heappush(curves.setdefault(curve, []), (-reach, user))
+        version[user] = version.get(user, 0) + 1  # drops its own entry
+        bounded.add(user)
+        tight.discard(user)
+        moved_curves.add(curve)
+        return True
+
+    def curve_head(curve: str) -> str | None:
+        """The parked user reaching furthest on the curve (None: none left)."""
+        members = curves[curve]
+        while members:
+            reach, user = members[0]
+            if user in remaining and parked.get(user) == (curve, -reach):
+                return user
+            heapq.heappop(members)
+        return None
+
+    def queue_curve(curve: str, cap: int | None = None) -> None:
+        """Queue the curve's entry at its bound from the pair as it stands (its parked
+        users' values only fall from there), or drop it when no one is parked on it."""
+        version[curve] = version.get(curve, 0) + 1
+        head = curve_head(curve)
+        if head is None:
+            return
+        terms = terms_for(head)
+        assert terms is not None  # parked users have their terms until ``ceiling`` unparks
+        _, priced = view()
+        net = net_ceiling(
+            flash_curve_ceiling(
+                terms, book[frozenset((terms.collateral, terms.debt))], parked[head][1]
+            ),
+            ExecutionPath.FLASH,
+            priced,
+            gas_table,
+            base_fee,
+            config.bid,
+        )
+        key = 0 if net is None else net  # None: nothing prices, parked users included
+        # Ahead of any user at the same key: the users under it may tie with that one.
+        heapq.heappush(heap, (-(key if cap is None else min(key, cap)), -1, curve, version[curve]))
+
+    def unpark_head(curve: str, key: int) -> None:
+        """The curve's entry reached the top: its head gets its own entry at that key
+        (to be re-bounded alone), and the curve is queued at the next one's bound."""
+        head = curve_head(curve)
+        if head is None:
+            return
+        heapq.heappop(curves[curve])
+        del parked[head]
+        push(head, key)
+        queue_curve(curve, cap=key)
 
     def terms_all(user: str) -> list[SeizeTerms] | None:
         """The user's seize terms on the pool side as it stands: taken once (a term the pool
@@ -776,6 +865,10 @@ def iter_plan(
         chosen: Opportunity | None = None
         while heap:
             top, _, user, seen = heapq.heappop(heap)
+            if user in curves:
+                if version[user] == seen:
+                    unpark_head(user, -top)
+                continue
             if user not in remaining or version[user] != seen:
                 continue
             if user in bounded:
@@ -842,6 +935,8 @@ def iter_plan(
             elif user in flash_bound:
                 if not still_pays(witness[user], priced):
                     again.append(user)
+                elif park(user):
+                    pass  # still bounded (its value only fell), under its curve
                 elif user in bounded:
                     tight.discard(user)  # still a bound (its value only fell); re-tighten
                 elif opp is not None:  # always: an unbounded user has been sized
@@ -854,6 +949,9 @@ def iter_plan(
             else:
                 again.append(user)
         ceiling(again)
+        for curve in sorted(moved_curves):
+            queue_curve(curve)
+        moved_curves.clear()
 
 
 class _Inputs:

@@ -692,6 +692,40 @@ def flash_value_ceiling(terms: SeizeTerms, pair: PairReserves) -> int:
     return bound
 
 
+def flash_reach(terms: SeizeTerms) -> int:
+    """How far a flash sizing of ``terms`` reaches: the close-factor limit, or one past the
+    largest size whose seize the collateral covers. On one curve (see
+    :func:`flash_curve_ceiling`) an account that reaches less is worth no more."""
+    return terms.max_debt if terms.x_cap >= terms.max_debt else terms.x_cap + 1
+
+
+def flash_curve_ceiling(terms: SeizeTerms, pair: PairReserves, reach: int) -> int:
+    """An upper bound on ``size_path(t, FLASH, pair=pair).value_key`` for every ``t`` on the
+    curve of ``terms`` (same assets and ``curve_key``) with ``flash_reach(t) <= reach``.
+
+    It depends on the account only through ``reach``, and never falls as ``reach`` grows, so
+    the planner can queue a whole curve's accounts under one entry, bounded by the one that
+    reaches furthest. Each of :func:`size_path`'s candidates is bounded in turn:
+
+    - a walked size ``x <= hi``: ``F(x) + eps`` collateral units (module docstring);
+    - the capped one: the collateral it seizes is below ``s(x_cap + 1)`` and the pair is
+      owed at least ``getAmountIn(x_cap + 1)``, so its collateral gain is below
+      ``F(x_cap + 1) + eps``, and it keeps the debt it borrowed beyond what the pool
+      covers, which the pool's rounding keeps under ``2 * qd/qn + 3`` units;
+    - the free tail: the same collateral gain as the size it extends, plus the debt it
+      keeps, less than one step of ``getAmountIn``'s staircase: ``r_debt*997 /
+      (r_coll*1000)`` units, as the owed amount rises at least that fast.
+
+    ``_relaxed_flash_max`` is the relaxation's maximum over ``[0, hi]`` rounded up, so it
+    rises with ``hi`` up to its rounding (2 units), which is added."""
+    r_coll, r_debt = pair.reserves_for(terms.collateral)
+    hi = min(reach, r_debt - 1)
+    relaxed = _relaxed_flash_max(terms, r_coll, r_debt, hi) if hi >= 1 else 0
+    step = r_debt * 997 // (r_coll * 1000) + 1
+    capped_gap = 2 * (terms._qd // terms._qn + 1) + 3
+    return terms.collateral_key(relaxed + terms.eps_seize + 3) + terms.debt_key(step + capped_gap)
+
+
 def flash_on(sized: SizedPath, pair: PairReserves, market: MarketState) -> SizedPath | None:
     """The flash liquidation ``sized`` at the same size, run against ``pair`` instead (the
     pool's side, priced in ``market``, unchanged); None if it would revert there. The

@@ -263,6 +263,24 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
     assert sizings <= 2 * len(accounts), sizings
 
 
+def test_accounts_on_one_curve_are_re_bounded_under_one_entry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Over ~50 flash liquidations through one pair, each lowers every other account's flash
+    value, and hundreds of their stale bounds stay above the next best. Queued one by one,
+    each would reach the top and be re-bounded alone: 1,082 re-bounds here. Parked under
+    their curve's entry, only the account reaching furthest comes out each time the entry
+    reaches the top: 350. The plan stays the brute-force greedy's."""
+    case = crash_on_one_pair(150)
+    (pair,) = case["pairs"]  # type: ignore[misc]
+    case["pairs"] = [
+        PairReserves(pair.pair, pair.token0, pair.token1, pair.reserve0 * 4, pair.reserve1 * 4)
+    ]
+    fast, rebounds = _planned_counting(monkeypatch, case, ranking, "flash_value_ceiling")
+    assert sum(o.path is ExecutionPath.FLASH for o in fast) >= 40
+    assert rebounds <= 500, rebounds
+
+
 def test_a_flash_liquidation_priced_again_becomes_the_witness_later_moves_are_tested_from(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

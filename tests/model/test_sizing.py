@@ -14,7 +14,9 @@ from bot.model.sizing import (
     SizedPath,
     WalkMemo,
     evaluate,
+    flash_curve_ceiling,
     flash_optimum,
+    flash_reach,
     flash_start,
     flash_value_ceiling,
     seize_terms,
@@ -290,6 +292,62 @@ def test_flash_value_ceiling_bounds_the_sized_flash(case: tuple[SeizeTerms, Pair
             assert ceiling - found.value_key <= 4 * terms.collateral_key(terms.eps_seize + 2) + (
                 terms.collateral_key(terms.rate[0] // terms.rate[1] + 1)
             )
+
+
+def on_the_curve(terms: SeizeTerms, others: list[tuple[int, int, int]]) -> list[SeizeTerms]:
+    """Accounts on the curve of ``terms``: other debts, collaterals and close factors."""
+    return [
+        replace(
+            terms,
+            user_debt=max(1, terms.user_debt * d // 10**4),
+            user_collateral=max(1, terms.user_collateral * c // 10**4),
+            close_factor=cf,
+        )
+        for d, c, cf in others
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(small_cases().map(lambda c: (c[0], c[1])), wide_cases()),
+    st.lists(
+        st.tuples(
+            st.integers(1, 2 * 10**4), st.integers(1, 2 * 10**4), st.sampled_from([5000, 10_000])
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_a_curve_ceiling_bounds_every_account_on_the_curve_that_reaches_no_further(
+    case: tuple[SeizeTerms, PairReserves], others: list[tuple[int, int, int]]
+) -> None:
+    """The planner queues a curve's accounts under the bound of the one reaching furthest:
+    that bound must hold for every one of them, capped, free-tailed or walked. (It may dip
+    as the reach grows, by the relaxation's rounding, which it carries as slack.)"""
+    terms, p = case
+    accounts = [terms, *on_the_curve(terms, others)]
+    reaches = sorted({flash_reach(t) for t in accounts})
+    ceilings = [flash_curve_ceiling(terms, p, r) for r in reaches]
+    for t in accounts:
+        found = size_path(t, FLASH, pair=p, max_steps=10_000)
+        if found is None:
+            continue
+        for r, ceiling in zip(reaches, ceilings, strict=True):
+            if r >= flash_reach(t):
+                assert ceiling >= found.value_key, (r, flash_reach(t))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_cases())
+def test_a_curve_ceiling_bounds_every_size_the_brute_force_tries(
+    case: tuple[SeizeTerms, PairReserves, int],
+) -> None:
+    """Not only what the search picks: every size a flash sizing may choose (walked,
+    capped or free tail), tried one by one on tiny markets."""
+    terms, p, _ = case
+    best = brute_force(terms, FLASH, p, None)
+    if best is not None:
+        assert flash_curve_ceiling(terms, p, flash_reach(terms)) >= best.value_key
 
 
 @settings(max_examples=200, deadline=None)
