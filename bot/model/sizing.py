@@ -703,9 +703,9 @@ def flash_curve_ceiling(terms: SeizeTerms, pair: PairReserves, reach: int) -> in
     """An upper bound on ``size_path(t, FLASH, pair=pair).value_key`` for every ``t`` on the
     curve of ``terms`` (same assets and ``curve_key``) with ``flash_reach(t) <= reach``.
 
-    It depends on the account only through ``reach``, and never falls as ``reach`` grows, so
-    the planner can queue a whole curve's accounts under one entry, bounded by the one that
-    reaches furthest. Each of :func:`size_path`'s candidates is bounded in turn:
+    It depends on the account only through ``reach``, so the planner can queue a whole
+    curve's accounts under one entry, bounded at the furthest reach among them. Each of
+    :func:`size_path`'s candidates is bounded in turn:
 
     - a walked size ``x <= hi``: ``F(x) + eps`` collateral units (module docstring);
     - the capped one: the collateral it seizes is below ``s(x_cap + 1)`` and the pair is
@@ -716,8 +716,9 @@ def flash_curve_ceiling(terms: SeizeTerms, pair: PairReserves, reach: int) -> in
       keeps, less than one step of ``getAmountIn``'s staircase: ``r_debt*997 /
       (r_coll*1000)`` units, as the owed amount rises at least that fast.
 
-    ``_relaxed_flash_max`` is the relaxation's maximum over ``[0, hi]`` rounded up, so it
-    rises with ``hi`` up to its rounding (2 units), which is added."""
+    ``_relaxed_flash_max`` is the relaxation's maximum over ``[0, hi]`` rounded up: it may
+    dip as ``hi`` grows, by its rounding (under 2 units), which is added, so the bound at one
+    reach holds for every account reaching less."""
     r_coll, r_debt = pair.reserves_for(terms.collateral)
     hi = min(reach, r_debt - 1)
     relaxed = _relaxed_flash_max(terms, r_coll, r_debt, hi) if hi >= 1 else 0

@@ -263,6 +263,17 @@ def test_a_crash_on_one_lagging_pair_is_planned_exactly_and_sizes_each_account_a
     assert sizings <= 2 * len(accounts), sizings
 
 
+def crash_on_a_deep_pair(count: int) -> dict[str, object]:
+    """:func:`crash_on_one_pair` with a pair four times deeper: it drains over ~50 flash
+    liquidations instead of ~10."""
+    case = crash_on_one_pair(count)
+    (pair,) = case["pairs"]  # type: ignore[misc]
+    case["pairs"] = [
+        PairReserves(pair.pair, pair.token0, pair.token1, pair.reserve0 * 4, pair.reserve1 * 4)
+    ]
+    return case
+
+
 def test_accounts_on_one_curve_are_re_bounded_under_one_entry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -271,11 +282,7 @@ def test_accounts_on_one_curve_are_re_bounded_under_one_entry(
     each would reach the top and be re-bounded alone: 1,082 re-bounds here. Parked under
     their curve's entry, only the account reaching furthest comes out each time the entry
     reaches the top: 350. The plan stays the brute-force greedy's."""
-    case = crash_on_one_pair(150)
-    (pair,) = case["pairs"]  # type: ignore[misc]
-    case["pairs"] = [
-        PairReserves(pair.pair, pair.token0, pair.token1, pair.reserve0 * 4, pair.reserve1 * 4)
-    ]
+    case = crash_on_a_deep_pair(150)
     fast, rebounds = _planned_counting(monkeypatch, case, ranking, "flash_value_ceiling")
     assert sum(o.path is ExecutionPath.FLASH for o in fast) >= 40
     assert rebounds <= 500, rebounds
@@ -284,17 +291,13 @@ def test_accounts_on_one_curve_are_re_bounded_under_one_entry(
 def test_a_flash_liquidation_priced_again_becomes_the_witness_later_moves_are_tested_from(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A pair four times deeper than :func:`crash_on_one_pair`'s drains over ~50 flash
-    liquidations. Once the one-comparison test (is the pair owed no more than the witness
-    allows?) fails for an account, its liquidation is priced again at the same size; where
-    it still pays, that price is the new witness. Tested from the first price instead, the
+    """On :func:`crash_on_a_deep_pair`'s pair, drained over ~50 flash liquidations: once
+    the one-comparison test (is the pair owed no more than the witness allows?) fails for
+    an account, its liquidation is priced again at the same size; where it still pays,
+    that price is the new witness. Tested from the first price instead, the
     comparison keeps failing once it has, and each move prices it again: 440 re-pricings
     here against 208. The plan stays the brute-force greedy's."""
-    case = crash_on_one_pair(150)
-    (pair,) = case["pairs"]  # type: ignore[misc]
-    case["pairs"] = [
-        PairReserves(pair.pair, pair.token0, pair.token1, pair.reserve0 * 4, pair.reserve1 * 4)
-    ]
+    case = crash_on_a_deep_pair(150)
     fast, repriced = _planned_counting(monkeypatch, case, ranking, "flash_on")
     assert sum(o.path is ExecutionPath.FLASH for o in fast) >= 40
     assert repriced <= 300, repriced
