@@ -3,19 +3,25 @@ and the in-process eth-tester chain."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from web3 import Web3
 
 from bot.chain.anvil import Anvil, free_port
 from bot.chain.rpc import (
+    HttpEndpoint,
     RetryPolicy,
     RpcClient,
     RpcError,
+    RpcTransportError,
     RpcUnavailable,
     Web3Endpoint,
     _eip55,
@@ -188,3 +194,70 @@ def test_a_new_spelling_of_a_known_address_computes_no_checksum_again() -> None:
     assert checksum_address(spelt) == spelt
     assert checksum_address("0X" + lower[2:].upper()) == spelt
     assert _eip55.cache_info().misses == computed
+
+
+class _Node(BaseHTTPRequestHandler):
+    """A JSON-RPC answerer on loopback that notes each TCP connection it serves; a body of
+    ``short`` bytes fewer than its Content-Length says, then the connection drops."""
+
+    protocol_version = "HTTP/1.1"
+    body = b""
+    short = 0
+    peers: ClassVar[list[tuple[str, int]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.peers.append(self.client_address)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body[: len(self.body) - self.short])
+        if self.short:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def node() -> Iterator[tuple[str, type[_Node]]]:
+    handler = type("Node", (_Node,), {"peers": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_large_answer_is_read_whole_on_one_kept_connection(
+    node: tuple[str, type[_Node]],
+) -> None:
+    """The body is read straight from urllib3 (not ``reply.content``): a crash block's 2 MB
+    of logs comes back whole, and the connection is reused after every answer."""
+    url, handler = node
+    logs = [{"logIndex": hex(i), "data": "0x" + "ab" * 96} for i in range(8_000)]
+    handler.body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": logs}).encode()
+    assert len(handler.body) > 1_000_000
+    endpoint = HttpEndpoint(url)
+    for _ in range(3):
+        assert endpoint.request("eth_getLogs", [], timeout=5) == logs
+    assert len(handler.peers) == 3
+    assert len(set(handler.peers)) == 1
+
+
+def test_an_answer_cut_short_is_a_transport_error(node: tuple[str, type[_Node]]) -> None:
+    """A body shorter than its Content-Length (the node died mid-answer) is retried as a
+    transport failure, never parsed as what arrived; the URL's secret stays out."""
+    url, handler = node
+    handler.body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": "0x" + "00" * 5_000}).encode()
+    handler.short = 100
+    endpoint = HttpEndpoint(url + "/v3/SECRETKEY")
+    with pytest.raises(RpcTransportError) as raised:
+        endpoint.request("eth_call", [], timeout=5)
+    assert "SECRETKEY" not in str(raised.value)
+    handler.short = 0
+    assert endpoint.request("eth_call", [], timeout=5) == "0x" + "00" * 5_000
