@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.model.health import AccountData
 from bot.model.types import Account, MarketState, PairReserves
@@ -71,6 +72,10 @@ class MarketSnapshot:
     gas_used: int = 0
     gas_limit: int = 0
     """This block's gas, from which EIP-1559 fixes the next block's base fee exactly."""
+    along: tuple[Any, ...] | None = None
+    """The values of the watcher's ``along`` reads at this block, in their order (a
+    :class:`~bot.chain.multicall.ReadFailed` for one that failed); None where the step read
+    no state, and so made none of them."""
 
     @property
     def prices(self) -> Mapping[str, int]:

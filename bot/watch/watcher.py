@@ -296,6 +296,13 @@ class Watcher:
         self._bloom_ok: bool | None = None
         self._follow = _Follow.empty()
         self._since_reconcile = 0
+        self.along: tuple[Read[Any], ...] = ()
+        """Reads a caller wants at each block whose state the watcher reads anyway: they
+        join that multicall (no round trip of their own) and their values come with the
+        snapshot (``MarketSnapshot.along``). The run loop's inventory rides so, off the
+        path to a crash block's first liquidation."""
+        self._along_values: tuple[int, tuple[Any, ...]] | None = None
+        """The ``along`` values of the last step's reads, with its block."""
 
     # ================================================================== public API
 
@@ -497,6 +504,10 @@ class Watcher:
             all_reserves=polled.reserves,
             pairs=polled.pairs,
         )
+        along: list[Any] = []
+        if len(batch):
+            for read in self.along:
+                batch.add(read, along.append)
         if len(batch) and last >= 1 and last - 1 not in numbers:
             numbers.append(last - 1)  # ties the reads to the branch the header is on
         hash_reads = [self.multicall.block_hash_read(n) for n in numbers]
@@ -533,6 +544,7 @@ class Watcher:
             self._follow = _Follow.of(self.protocol, new_layout)
         self.book.at(last)
         batch.dispatch(values[len(numbers) :])
+        self._along_values = (last, tuple(along)) if along else None
         for number, value in hashes.items():
             if first <= number < last:
                 self.book.record_block(BlockRef(number, value))
@@ -885,6 +897,8 @@ class Watcher:
     # ================================================================== output
 
     def _finish(self, header: BlockHeader, reorg_depth: int) -> MarketSnapshot:
+        read, self._along_values = self._along_values, None
+        along = read[1] if read is not None and read[0] == header.number else None
         health = self._health
         candidates = list(self._candidates)
         chain_health: dict[str, int | None] = {}
@@ -920,6 +934,7 @@ class Watcher:
             borrowers=len(self.book.borrowers),
             symbols=dict(self.book.layout.symbols),
             reorg_depth=reorg_depth,
+            along=along,
         )
         self.snapshot = snapshot
         return snapshot

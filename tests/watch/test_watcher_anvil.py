@@ -40,6 +40,7 @@ from bot.deploy.bulk import (
 from bot.deploy.market import Market, deploy_market
 from bot.model.fixed_point import WAD
 from bot.protocols import AavePoolAdapter
+from bot.protocols.base import balance_read
 from bot.watch import MarketSnapshot, Watcher, WatcherConfig, WebSocketHeads
 from tests.chain.rpc_proxy import RpcProxy
 
@@ -513,3 +514,33 @@ def test_reserves_and_pairs_are_read_not_fetched_as_logs(seeded: Seeded) -> None
     assert _fetched(reader, first, snapshot.block_number) == emitted
     assert_market_equals_chain(seeded, watcher)
     assert_book_equals_chain(seeded, watcher)
+
+
+def test_reads_along_come_with_the_block_whose_state_is_read(seeded: Seeded) -> None:
+    """A caller's reads ride the watcher's own multicall of a block whose state moved (no
+    request of their own) and hold that block's values; a block that reads no state makes
+    none of them."""
+    with RpcProxy(seeded.anvil.url) as proxy:
+        _, watcher = seeded.watcher(proxy.url, confirm=False)  # only the step's own reads
+        watcher.sync()
+        holder = seeded.bulk.address
+        tokens = [a.token for a in seeded.market.deployment.assets.values()]
+        watcher.along = tuple(balance_read(t, holder) for t in tokens)
+        seeded.mine()
+        proxy.reset_counts()
+        (idle,) = watcher.poll()
+        assert idle.along is None
+        assert proxy.counts["eth_call"] == 0
+        seeded.post_prices({"WETH": seeded.prices["WETH"] * Decimal("0.999")})
+        proxy.reset_counts()
+        (moved,) = watcher.poll()
+        assert proxy.counts["eth_call"] == 1  # the watcher's one batched read, reads along in it
+        assert moved.along is not None
+        expected = [
+            seeded.market.token(symbol)
+            .functions.balanceOf(holder)
+            .call(block_identifier=moved.block_number)
+            for symbol in seeded.market.deployment.assets
+        ]
+        assert list(moved.along) == expected
+        assert any(expected)
