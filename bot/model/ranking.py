@@ -469,6 +469,10 @@ def gross_ceiling(
     return ceiling
 
 
+_ANY_REACH = 1 << 256
+"""A reach no account's exceeds (:func:`flash_reach` is below the pair's reserve or the
+debt, both uint256)."""
+
 _SHARED_LEVELS = 8
 """Accounts bounded at once from which the reserves' levels are computed once for all
 (below it, each account compounds only the indexes it uses)."""
@@ -808,16 +812,38 @@ def iter_plan(
             witness[user] = opp
             pay_limit[user] = sure_limit(opp, priced)
 
+    curve_net: dict[tuple[object, ...], int | None] = {}
+    """Per curve and pair state, :func:`flash_curve_ceiling`'s net bound at any reach."""
+
     def tighten(user: str, priced: Valuation) -> int | None:
         """A bound on the net profit of the user's flash liquidation at the pair as it
         stands, without sizing (None where there is none: several pairs to liquidate, or
-        nothing prices). For a flash-bound user it bounds the user."""
+        nothing prices). For a flash-bound user it bounds the user.
+
+        Once a pair is spent, no flash liquidation through it pays for any account on a
+        curve, which one bound for the whole curve shows (at a reach no account exceeds):
+        the accounts that then reach the top one by one, a thousand in a crash, each take
+        that answer instead of a bound of their own."""
         terms = terms_for(user)
         if terms is None:
             return None
         pair = book.get(frozenset((terms.collateral, terms.debt)))
         if pair is None:
             return 0  # no pair to flash-borrow from: no flash liquidation at all
+        if user not in flash_bound:
+            key = (terms.collateral, terms.debt, terms.curve_key, pair.reserve0, pair.reserve1)
+            if key not in curve_net:
+                curve_net[key] = net_ceiling(
+                    flash_curve_ceiling(terms, pair, _ANY_REACH),
+                    ExecutionPath.FLASH,
+                    priced,
+                    gas_table,
+                    base_fee,
+                    config.bid,
+                )
+            whole = curve_net[key]
+            if whole is not None and whole < need:
+                return whole
         return net_ceiling(
             flash_value_ceiling(terms, pair),
             ExecutionPath.FLASH,

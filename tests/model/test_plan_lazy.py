@@ -301,3 +301,18 @@ def test_a_flash_liquidation_priced_again_becomes_the_witness_later_moves_are_te
     fast, repriced = _planned_counting(monkeypatch, case, ranking, "flash_on")
     assert sum(o.path is ExecutionPath.FLASH for o in fast) >= 40
     assert repriced <= 300, repriced
+
+
+def test_once_the_pair_is_spent_one_bound_of_the_curve_keeps_its_accounts_off_flash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On :func:`crash_on_one_pair`, ~10 flash liquidations spend the pair; the other
+    accounts then reach the top one by one for their inventory paths. Each was bounded on
+    its own for a flash liquidation first (:func:`flash_value_ceiling`: 280 bounds here);
+    one bound of their whole curve at the pair as it stands now says none pays: 147. The
+    plan stays the brute-force greedy's."""
+    case = crash_on_one_pair(150)
+    fast, bounds = _planned_counting(monkeypatch, case, ranking, "flash_value_ceiling")
+    flashes = sum(o.path is ExecutionPath.FLASH for o in fast)
+    assert flashes >= 5 and len(fast) - flashes >= 100
+    assert bounds <= 200, bounds
