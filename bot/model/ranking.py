@@ -638,23 +638,27 @@ def iter_plan(
             health[user] = opp.health_factor
             push(user, opp.net_profit)
 
-    def ceiling(users: Sequence[str]) -> None:
-        """Queue each user's cheap bound; evaluate it at once where there is none."""
+    def ceiling(users: Sequence[str], pool_side_moved: bool = True) -> None:
+        """Queue each user's cheap bound; evaluate it at once where there is none. Users
+        whose pool side has not moved since ``data_of`` (only a pair or the inventory did)
+        keep their account data and seize terms."""
         _, priced = view()
         now = []
         # Many users (the first pass): each reserve's indexes compounded once for them all.
         levels = reserve_levels(market, timestamp) if len(users) >= _SHARED_LEVELS else None
         by_asset = {level.asset: level for level in levels} if levels is not None else None
         for user in users:
-            terms_of.pop(user, None)  # its pool side may have moved
             no_flash.discard(user)
             parked.pop(user, None)
             account = remaining[user]
-            data = data_of[user] = (
-                account_data(market, account, timestamp)
-                if levels is None
-                else account_data_at(levels, account)
-            )
+            if pool_side_moved:
+                terms_of.pop(user, None)
+                data_of[user] = (
+                    account_data(market, account, timestamp)
+                    if levels is None
+                    else account_data_at(levels, account)
+                )
+            data = data_of[user]
             if not data.liquidatable or market.liquidations_paused:
                 version[user] = version.get(user, 0) + 1
                 continue
@@ -954,13 +958,15 @@ def iter_plan(
         )
         _, priced = view()
         again: list[str] = []
+        again_off_pool: list[str] = []
+        """Users to bound again whose pool side this liquidation left as it was."""
         for user in sorted((changed | worse) & remaining.keys()):
             opp = best.get(user)
             if user in changed:
                 again.append(user)
             elif user in flash_bound:
                 if not still_pays(witness[user], priced):
-                    again.append(user)
+                    again_off_pool.append(user)
                 elif park(user):
                     pass  # still bounded (its value only fell), under its curve
                 elif user in bounded:
@@ -973,8 +979,9 @@ def iter_plan(
                 if user not in bounded:
                     stale(user, opp)
             else:
-                again.append(user)
+                again_off_pool.append(user)
         ceiling(again)
+        ceiling(again_off_pool, pool_side_moved=False)
         for curve in sorted(moved_curves):
             queue_curve(curve)
         moved_curves.clear()
