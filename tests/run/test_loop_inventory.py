@@ -13,18 +13,14 @@ from web3 import Web3
 
 from bot.chain.anvil import Anvil
 from bot.chain.rpc import RpcClient
-from bot.deploy.bulk import deploy_bulk, open_bulk
-from bot.deploy.market import deploy_market
-from bot.execute import Executor
-from bot.execute.keys import Signer
 from bot.model.gas import GasTable
 from bot.protocols.aave_pool import AavePoolAdapter
 from bot.run.loop import LiquidationLoop, Strategy
 from bot.run.scenario import MarketDriver
 from bot.watch.watcher import Watcher, WatcherConfig
 from tests.chain.rpc_proxy import RpcProxy
-from tests.execute.scenario import BOT_ADDRESS, automine, bot_account, executor_config
-from tests.run.test_loop_sender import crash_book
+from tests.execute.scenario import automine
+from tests.run.test_loop_sender import crash_market
 
 pytestmark = pytest.mark.anvil
 
@@ -33,18 +29,10 @@ def test_a_crash_blocks_inventory_rides_the_watchers_read(
     anvil: Anvil, anvil_w3: Web3, tmp_path: Path
 ) -> None:
     w3 = anvil_w3
-    deployer = w3.eth.accounts[0]
-    market = deploy_market(w3, deployer, liquidator_owner=BOT_ADDRESS)
-    w3.provider.make_request("anvil_setBalance", [BOT_ADDRESS, hex(1_000 * 10**18)])  # type: ignore[arg-type]
-    open_bulk(deploy_bulk(market), crash_book(market))
+    market, executor = crash_market(w3, tmp_path)
     usdc = market.token("USDC")
+    deployer = w3.eth.accounts[0]
     usdc.functions.mint(market.deployment.flash_liquidator, 10**12).transact({"from": deployer})
-    executor = Executor.open(
-        w3,
-        executor_config(market, tmp_path / "journal.sqlite", confirmations=1, max_in_flight=10_000),
-        Signer(bot_account(), "test key"),
-        out=lambda line: None,
-    )
     protocol = AavePoolAdapter.from_deployment(market.deployment)
     with RpcProxy(anvil.url) as proxy:
         watcher = Watcher(RpcClient([proxy.url]), protocol, WatcherConfig(defer_confirm=True))

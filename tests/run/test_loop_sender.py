@@ -31,7 +31,7 @@ from bot.chain.anvil import Anvil
 from bot.chain.rpc import RpcClient
 from bot.deploy.borrowers import BorrowerPlan
 from bot.deploy.bulk import deploy_bulk, open_bulk
-from bot.deploy.market import deploy_market
+from bot.deploy.market import Market, deploy_market
 from bot.execute import Executor
 from bot.execute.keys import Signer
 from bot.execute.request import opportunity_key
@@ -122,20 +122,25 @@ class CrashLoop:
         return report
 
 
-def open_crash_loop(anvil: Anvil, w3: Web3, tmp_path: Path, *, plan_process: bool) -> CrashLoop:
-    deployer = w3.eth.accounts[0]
-    market = deploy_market(w3, deployer, liquidator_owner=BOT_ADDRESS)
+def crash_market(w3: Web3, tmp_path: Path) -> tuple[Market, Executor]:
+    """A market with :func:`crash_book`'s borrowers (healthy at $3,000), and the bot's
+    executor on it (journal in ``tmp_path``)."""
+    market = deploy_market(w3, w3.eth.accounts[0], liquidator_owner=BOT_ADDRESS)
     w3.provider.make_request("anvil_setBalance", [BOT_ADDRESS, hex(1_000 * 10**18)])  # type: ignore[arg-type]
     open_bulk(deploy_bulk(market), crash_book(market))
-    driver = MarketDriver(market, deployer)
-    driver.set_prices({"WETH": Decimal("2700")})  # the pairs still trade at $3,000
-
     executor = Executor.open(
         w3,
         executor_config(market, tmp_path / "journal.sqlite", confirmations=1, max_in_flight=10_000),
         Signer(bot_account(), "test key"),
         out=lambda line: None,
     )
+    return market, executor
+
+
+def open_crash_loop(anvil: Anvil, w3: Web3, tmp_path: Path, *, plan_process: bool) -> CrashLoop:
+    market, executor = crash_market(w3, tmp_path)
+    driver = MarketDriver(market, w3.eth.accounts[0])
+    driver.set_prices({"WETH": Decimal("2700")})  # the pairs still trade at $3,000
     protocol = AavePoolAdapter.from_deployment(market.deployment)
     watcher = Watcher(RpcClient([anvil.url]), protocol, WatcherConfig(defer_confirm=True))
     strategy = Strategy(
