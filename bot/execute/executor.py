@@ -95,6 +95,7 @@ from bot.execute.simulate import (
 )
 from bot.execute.startup import StartupConfig, StartupReport, run_checks
 from bot.execute.txmanager import CANCEL_GAS, Review, TxConfig, TxManager, Update, Verdict
+from bot.frozen import quick_init
 
 log = logging.getLogger("liqbot.execute")
 
@@ -128,6 +129,7 @@ class Status(StrEnum):
     """Signed and journaled, but the node refused it; the manager heals the nonce."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExecutionResult:
     status: Status
@@ -201,6 +203,7 @@ class _BlockReads:
     towards sending fewer."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     head: Head
@@ -208,6 +211,7 @@ class _Prepared:
     block: _BlockReads | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Staged:
     """A liquidation signed and journaled, not yet broadcast."""
@@ -220,6 +224,7 @@ class _Staged:
     would_send: dict[str, Any]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """A liquidation that passed every check, not yet journaled or signed."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.frozen import quick_init
 from bot.model.gas import next_base_fee
 
 BPS = 10_000
 MIN_BUMP_BPS = 1_250
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Fees:
     max_fee_per_gas: int

@@ -28,6 +28,7 @@ from web3.exceptions import RequestTimedOut, Web3RPCError
 from bot.chain.urls import redact_url
 from bot.execute.keys import Signer
 from bot.execute.node import Node, scrub
+from bot.frozen import quick_init
 
 try:
     from eth_tester.exceptions import ValidationError as _TesterValidationError
@@ -54,6 +55,7 @@ class SendStatus(StrEnum):
     """Definitely not taken (the node said why); the nonce is still ours to fill."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
     status: SendStatus

@@ -21,6 +21,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from bot.execute.simulate import LIQUIDATION_CALL_TOPIC
+from bot.frozen import quick_init
 from bot.model.ranking import Opportunity
 from bot.model.types import ExecutionPath
 from bot.protocols.base import LendingProtocol, LiquidationRequest
@@ -113,6 +114,7 @@ def liquidation_log(
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExecutionRequest:
     """One liquidation to simulate, sign and send. Amounts in token units, fees in wei."""

@@ -19,6 +19,7 @@ from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4b
 
 from bot.chain.reverts import Reverted, as_reverted, decode_revert, is_revert
 from bot.execute.node import Node, NodeUnavailable
+from bot.frozen import quick_init
 
 
 class RevertKind(StrEnum):
@@ -126,6 +127,7 @@ def rival_logs(
     return found
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Simulation:
     """The outcome of simulating one call at one block."""

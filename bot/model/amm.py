@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from math import isqrt
 
+from bot.frozen import quick_init
 from bot.model.types import PairReserves
 
 FEE_NUMERATOR = 997
@@ -129,6 +130,7 @@ def flash_repayment_ok(
     return adjusted0 * adjusted1 >= reserve0 * reserve1 * 1000**2
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Curve:
     """Continuous relaxation of a route: ``out(x) = a*x / (b + c*x)``, all integers.

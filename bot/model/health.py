@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.frozen import quick_init
 from bot.model.fixed_point import UINT256_MAX, WAD, ceil_div, percent_mul, ray_mul, wad_div
 from bot.model.interest import normalized_debt, normalized_income
 from bot.model.types import Account, MarketState
@@ -15,6 +16,7 @@ DEFAULT_CLOSE_FACTOR = 5_000
 MAX_CLOSE_FACTOR = 10_000
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AccountData:
     """The six values ``getUserAccountData`` returns, in the same order and units."""
@@ -76,6 +78,7 @@ def account_data(market: MarketState, account: Account, timestamp: int) -> Accou
     return summarize(total_collateral, total_debt, ltv_sum, lt_sum)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReserveLevel:
     """One reserve's part in every account's health at one timestamp. Computed once per

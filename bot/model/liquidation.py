@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from bot.frozen import quick_init
 from bot.model.fixed_point import percent_div, percent_mul, ray_div, ray_mul
 from bot.model.health import AccountData, account_data, close_factor
 from bot.model.interest import update_rates, update_state
@@ -43,6 +44,7 @@ class Panic(LiquidationReverted):
     """Checked arithmetic would underflow (the protocol fee exceeds the user's supply)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LiquidationAmounts:
     """The amounts one ``liquidationCall`` moves, all in token units."""
@@ -68,6 +70,7 @@ class BadDebtWriteOff:
     new_liquidity_index: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LiquidationOutcome:
     """A whole ``liquidationCall``: amounts, scaled movements and the state after it."""

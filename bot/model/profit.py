@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bot.frozen import quick_init
 from bot.model.amm import get_amounts_out
 from bot.model.types import MarketState, PairReserves
 
@@ -38,6 +39,7 @@ class Numeraire:
         return self.asset == NATIVE
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Valuation:
     """Prices for valuing amounts: the oracle's, plus the native token's (8 decimals)."""

@@ -12,6 +12,7 @@ import heapq
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.frozen import quick_init
 from bot.model.amm import after_swap
 from bot.model.fixed_point import PERCENTAGE_FACTOR, percent_mul, ray_mul
 from bot.model.gas import GasTable
@@ -68,6 +69,7 @@ class DecisionConfig:
     max_steps: int = DEFAULT_MAX_STEPS
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Opportunity:
     """A sized, priced, bid liquidation of one account, ready for simulation and sending."""

@@ -48,6 +48,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from math import isqrt
 
+from bot.frozen import quick_init
 from bot.model.amm import Curve
 from bot.model.fixed_point import percent_mul, ray_mul
 from bot.model.health import AccountData, account_data, close_factor
@@ -66,6 +67,7 @@ from bot.model.types import Account, ExecutionPath, MarketState, PairReserves
 DEFAULT_MAX_STEPS = 24
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SeizeTerms:
     """Everything a liquidation of one (collateral, debt) pair depends on, at one timestamp."""
@@ -225,6 +227,7 @@ def liquidation_pairs(market: MarketState, account: Account) -> list[tuple[str, 
     return [(c, d) for c in collaterals for d in debts]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SizedPath:
     """One execution path at one size, evaluated exactly as the contracts would run it."""
@@ -377,6 +380,7 @@ def evaluate(
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Search:
     best_x: int
@@ -755,6 +759,7 @@ def flash_on(sized: SizedPath, pair: PairReserves, market: MarketState) -> Sized
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PairBook:
     """AMM pairs by unordered token pair, for finding a (collateral, debt) pair fast."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from bot.frozen import quick_init
 from bot.model.fixed_point import RAY
 
 
@@ -24,6 +25,7 @@ class InterestRateStrategy:
     optimal_utilization: int = RAY * 8 // 10
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReserveConfig:
     """A reserve's fixed parameters, as ``initReserve`` set them."""
@@ -43,6 +45,7 @@ class ReserveConfig:
         return unit
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReserveState:
     """A reserve's mutable state as stored at its ``last_update_timestamp``."""
@@ -92,6 +95,7 @@ class ReserveState:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Reserve:
     config: ReserveConfig
@@ -102,6 +106,7 @@ class Reserve:
         return self.config.asset
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class UserReserve:
     """One user's scaled balances in one reserve."""
@@ -112,6 +117,7 @@ class UserReserve:
     using_as_collateral: bool = False
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Account:
     """A borrower: only the reserves it touches need to be listed, in any order."""
@@ -130,6 +136,7 @@ class Account:
         return Account(self.user, (*kept, position))
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MarketState:
     """The pool as of a moment: reserves in ``getReservesList()`` order and oracle prices.
@@ -172,6 +179,7 @@ class MarketState:
         return replace(self, prices={**self.prices, **prices})
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PairReserves:
     """A constant-product pair's tokens and reserves (``getReserves``)."""

@@ -29,6 +29,7 @@ from eth_utils.abi import event_signature_to_log_topic, function_signature_to_4b
 
 from bot.chain.multicall import Call, Multicall, Read
 from bot.chain.rpc import LogEntry, checksum_address
+from bot.frozen import quick_init
 from bot.model.health import AccountData
 from bot.model.types import Account, ExecutionPath, MarketState, PairReserves, Reserve, UserReserve
 
@@ -108,6 +109,7 @@ class MarketLayout:
         return tuple(seen)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TxCall:
     """A transaction's destination and calldata, ready for the executor to sign."""
@@ -117,6 +119,7 @@ class TxCall:
     value: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LiquidationRequest:
     """One liquidation as the executor wants it sent.

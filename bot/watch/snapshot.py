@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.frozen import quick_init
 from bot.model.health import AccountData
 from bot.model.types import Account, MarketState, PairReserves
 from bot.protocols.base import PriceStatus
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AccountAtRisk:
     """An account whose health factor is below 1 or within the watcher's margin of it."""
