@@ -1,4 +1,5 @@
-"""A quicker ``__init__`` for the frozen, slotted dataclasses built by the thousand a block.
+"""A quicker ``__init__`` (and ``replace``) for the frozen, slotted dataclasses built by the
+thousand a block.
 
 A frozen dataclass's generated ``__init__`` sets each field through ``object.__setattr__``
 (frozen classes forbid ``self.x = x``), which costs more than the rest of constructing one:
@@ -9,16 +10,33 @@ every account and position sent to the plan worker), so :func:`quick_init` gives
 classes an ``__init__`` that calls those setters directly. The instances stay frozen and
 equal to what the dataclass's own ``__init__`` makes; ``dataclasses`` has no option for
 this, hence the few lines here.
+
+:func:`replace` is ``dataclasses.replace`` for them without its per-call walk over the
+fields (~3 µs a call; a planned liquidation replaces its market, reserves and states).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _MISSING: Any = dataclasses.MISSING
+
+_REPLACERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
+"""Per :func:`quick_init` class, ``replace`` written out for its fields."""
+
+
+def replace(obj: T, /, **changes: Any) -> T:
+    """``dataclasses.replace(obj, **changes)``: the same instance, and the same errors (a
+    field it does not take is left to ``dataclasses.replace`` to refuse)."""
+    fast = _REPLACERS.get(type(obj))
+    if fast is None:
+        return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+    result: T = fast(obj, changes)
+    return result
 
 
 def quick_init(cls: type[T]) -> type[T]:
@@ -35,6 +53,8 @@ def quick_init(cls: type[T]) -> type[T]:
     positional: list[str] = []
     keyword: list[str] = []
     body: list[str] = []
+    carried: list[str] = []
+    """``replace``'s arguments to the constructor: each field changed or carried over."""
     for k, f in enumerate(fields):
         setter = f"_set{k}"
         scope[setter] = cls.__dict__[f.name].__set__
@@ -57,6 +77,8 @@ def quick_init(cls: type[T]) -> type[T]:
         else:
             param = f.name
         (keyword if f.kw_only else positional).append(param)
+        value = f"changes[{f.name!r}] if {f.name!r} in changes else obj.{f.name}"
+        carried.append(f"{f.name}=({value})" if f.kw_only else f"({value})")
         if factory:
             value = f"_factory{k}() if {f.name} is _MISSING else {f.name}"
             body.append(f"    {setter}(self, {value})")
@@ -66,9 +88,18 @@ def quick_init(cls: type[T]) -> type[T]:
         body.append("    self.__post_init__()")
     signature = ", ".join(["self", *positional, *(["*", *keyword] if keyword else [])])
     source = f"def __init__({signature}) -> None:\n" + "\n".join(body or ["    pass"]) + "\n"
+    names = frozenset(f.name for f in fields if f.init)
+    source += (
+        "def replace(obj, changes):\n"
+        "    if not changes.keys() <= _names:\n"
+        "        return _dataclasses_replace(obj, **changes)\n"
+        f"    return _cls({', '.join(carried)})\n"
+    )
+    scope.update(_names=names, _cls=cls, _dataclasses_replace=dataclasses.replace)
     exec(source, scope)  # the way ``dataclasses`` makes its own __init__
     init = scope["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
     setattr(cls, "__init__", init)  # noqa: B010 (mypy forbids assigning a method)
+    _REPLACERS[cls] = scope["replace"]
     return cls

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 from bot.model.ranking import Opportunity
 from bot.model.sizing import SeizeTerms
 from bot.model.types import Account, UserReserve
@@ -74,6 +74,33 @@ def test_quick_init_keeps_the_signature_and_the_instance_frozen() -> None:
         Quick()
     assert pickle.loads(pickle.dumps(obj)) == obj
     assert _fields(dataclasses.replace(obj, c=9)) == _fields(Plain(1, c=9))
+
+
+@given(
+    a=st.integers(),
+    changes=st.fixed_dictionaries(
+        {},
+        optional={
+            "a": st.integers(),
+            "b": st.tuples(st.integers()),
+            "c": st.integers(),
+            "f": st.integers(),
+        },
+    ),
+)
+def test_replace_gives_what_dataclasses_replace_gives(a: int, changes: dict[str, object]) -> None:
+    quick, plain = Quick(a, c=a + 1), Plain(a, c=a + 1)
+    assert _fields(replace(quick, **changes)) == _fields(dataclasses.replace(plain, **changes))
+    assert type(replace(quick, **changes)) is Quick
+
+
+def test_replace_refuses_as_dataclasses_replace_does() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
+        replace(Quick(1), z=2)
+    with pytest.raises(ValueError, match="init=False"):
+        replace(Quick(1), g=2)
+    account = Account("0xU", ())
+    assert replace(account, user="0xV") == Account("0xV", ())
 
 
 def test_quick_init_refuses_what_it_cannot_mirror() -> None:

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypedDict
@@ -95,7 +95,7 @@ from bot.execute.simulate import (
 )
 from bot.execute.startup import StartupConfig, StartupReport, run_checks
 from bot.execute.txmanager import CANCEL_GAS, Review, TxConfig, TxManager, Update, Verdict
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 
 log = logging.getLogger("liqbot.execute")
 

@@ -9,10 +9,10 @@ closed form before refining on the exact integers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from math import isqrt
 
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 from bot.model.types import PairReserves
 
 FEE_NUMERATOR = 997

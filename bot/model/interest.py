@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from bot.frozen import replace
 from bot.model.fixed_point import (
     PERCENTAGE_FACTOR,
     RAY,

@@ -7,9 +7,9 @@ the pool's own error names where the pool reverts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 from bot.model.fixed_point import percent_div, percent_mul, ray_div, ray_mul
 from bot.model.health import AccountData, account_data, close_factor
 from bot.model.interest import update_rates, update_state

@@ -10,9 +10,9 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 from bot.model.amm import after_swap
 from bot.model.fixed_point import PERCENTAGE_FACTOR, percent_mul, ray_mul
 from bot.model.gas import GasTable

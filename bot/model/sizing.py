@@ -45,10 +45,10 @@ candidate. Borrowing further would be an AMM trade, not a liquidation, and is ne
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from math import isqrt
 
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 from bot.model.amm import Curve
 from bot.model.fixed_point import percent_mul, ray_mul
 from bot.model.health import AccountData, account_data, close_factor

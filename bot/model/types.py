@@ -8,10 +8,10 @@ basis points, prices in the oracle's base currency (8 decimals).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bot.frozen import quick_init
+from bot.frozen import quick_init, replace
 from bot.model.fixed_point import RAY
 
 
