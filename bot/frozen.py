@@ -31,7 +31,8 @@ _REPLACERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
 
 def replace(obj: T, /, **changes: Any) -> T:
     """``dataclasses.replace(obj, **changes)``: the same instance, and the same errors (a
-    field it does not take is left to ``dataclasses.replace`` to refuse)."""
+    field it does not take is left to ``dataclasses.replace`` to refuse). mypy checks the
+    keywords of ``dataclasses.replace`` but not these: a wrong name raises at the call."""
     fast = _REPLACERS.get(type(obj))
     if fast is None:
         return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
