@@ -37,6 +37,7 @@ from Crypto.Hash import keccak
 from web3 import Web3
 
 from bot.chain.urls import redact_url
+from bot.frozen import quick_init
 
 log = logging.getLogger("liqbot.rpc")
 
@@ -322,6 +323,7 @@ class BlockHeader:
         )
 
 
+@quick_init  # built by the thousand from a crash block's logs
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     """One log, normalised: checksummed address, topics and data as bytes."""
@@ -379,24 +381,6 @@ class LogEntry:
         )
 
 
-_new_object = object.__new__
-_set_address, _set_topics, _set_data, _set_number, _set_hash, _set_index, _set_tx, _set_removed = (
-    LogEntry.__dict__[name].__set__
-    for name in (
-        "address",
-        "topics",
-        "data",
-        "block_number",
-        "block_hash",
-        "log_index",
-        "transaction_hash",
-        "removed",
-    )
-)
-"""Slot setters: a frozen dataclass's ``__init__`` sets each field through
-``object.__setattr__``, which costs more than the parsing itself at thousands of logs."""
-
-
 def parse_logs(raw: Iterable[Mapping[str, JsonValue]]) -> list[LogEntry]:
     """The logs of one ``eth_getLogs`` answer, equal to :meth:`LogEntry.from_rpc` of each.
 
@@ -439,16 +423,18 @@ def parse_logs(raw: Iterable[Mapping[str, JsonValue]]) -> list[LogEntry]:
                 if type(topic) is str:
                     topic_bytes[topic] = value
             parsed.append(value)
-        entry = _new_object(LogEntry)
-        _set_address(entry, checksum_address(str(item["address"])))
-        _set_topics(entry, tuple(parsed))
-        _set_data(entry, bytes.fromhex(data[2:]))
-        _set_number(entry, int(number, 16))
-        _set_hash(entry, spelt)
-        _set_index(entry, int(index, 16))
-        _set_tx(entry, tx_spelt)
-        _set_removed(entry, bool(item.get("removed", False)))
-        append(entry)
+        append(
+            LogEntry(
+                checksum_address(str(item["address"])),
+                tuple(parsed),
+                bytes.fromhex(data[2:]),
+                int(number, 16),
+                spelt,
+                int(index, 16),
+                tx_spelt,
+                bool(item.get("removed", False)),
+            )
+        )
     return out
 
 

@@ -126,31 +126,19 @@ def _position_changed(entry: LogEntry) -> PositionChanged:
             bool(v["usingAsCollateral"]),
         )
         return PositionChanged(checksum(str(v["user"])), position)
-    position = _new_object(UserReserve)
-    _set_asset(position, _topic_address(topics[1]))
-    _set_supply(position, int.from_bytes(data[0:32], "big"))
-    _set_debt(position, int.from_bytes(data[32:64], "big"))
-    _set_flag(position, data[95] == 1)
-    event = _new_object(PositionChanged)
-    _set_user(event, _topic_address(topics[2]))
-    _set_position(event, position)
-    return event
+    position = UserReserve(
+        _topic_address(topics[1]),
+        int.from_bytes(data[0:32], "big"),
+        int.from_bytes(data[32:64], "big"),
+        data[95] == 1,
+    )
+    return PositionChanged(_topic_address(topics[2]), position)
 
 
 @lru_cache(maxsize=1 << 18)
 def _topic_address(topic: bytes) -> str:
     """The checksummed address an indexed topic holds (the same users and reserves recur)."""
     return checksum("0x" + topic[12:].hex())
-
-
-_new_object = object.__new__
-_set_asset, _set_supply, _set_debt, _set_flag = (
-    UserReserve.__dict__[name].__set__
-    for name in ("asset", "scaled_supply", "scaled_debt", "using_as_collateral")
-)
-_set_user, _set_position = (PositionChanged.__dict__[n].__set__ for n in ("user", "position"))
-"""Slot setters: a frozen dataclass's ``__init__`` goes through ``object.__setattr__`` per
-field, which at thousands of events a block costs more than the slicing."""
 
 
 def _unchecked_word(kind: str) -> bool:

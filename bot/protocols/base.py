@@ -143,6 +143,7 @@ class LiquidationRequest:
 # ----------------------------------------------------------------------------- events
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PositionChanged:
     """A user's balances in one reserve, as new absolute values."""
