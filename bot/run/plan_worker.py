@@ -7,7 +7,10 @@ worker streams the plan back as it goes).
 
 The plan is deterministic, so the worker can be dropped at any point without changing a
 decision: if it dies or hangs, this process plans the rest itself from the same inputs,
-skipping what the worker had already decided (see :meth:`PlanWorker.plan`).
+skipping what the worker had already decided (see :meth:`PlanWorker.plan`). A lost worker
+is started again after a while (:data:`RESTART_AFTER_S`, doubled for each loss in a row),
+so that one killed process (the OOM killer, an operator's signal) does not leave every
+later crash block planned on the loop's thread.
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ message each would cost both processes a pickle and a system call per liquidatio
 
 SILENCE_S = 10.0
 """How long this process waits for a word from a busy worker before giving up on it."""
+
+RESTART_AFTER_S = 5.0
+"""How long after losing the worker a new one is started (plans are made in this process
+meanwhile). Doubled for each loss that comes before the new worker finished a plan, up to
+:data:`RESTART_AFTER_MAX_S`: a worker that dies again at once is not restarted in a loop."""
+
+RESTART_AFTER_MAX_S = 300.0
 
 _READY = "ready"
 _NOTHING = object()
@@ -139,16 +149,10 @@ def _picklable(exc: Exception) -> Exception:
 
 
 class PlanWorker:
-    """A planner process, started once; :meth:`plan` is :func:`iter_plan` made there."""
+    """A planner process (started again after a while should it be lost); :meth:`plan` is
+    :func:`iter_plan` made there."""
 
     def __init__(self) -> None:
-        # spawn, not fork: the bot's process runs threads (the sender, the node's round
-        # trips), and a fork copies their locks in whatever state they are in
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._process = ctx.Process(target=_serve, args=(child,), name="liqbot-plan", daemon=True)
-        self._process.start()
-        child.close()
         self._ready = False
         self._lost = False
         """Dropped after a failure (closed is not lost)."""
@@ -156,6 +160,29 @@ class PlanWorker:
         self._seq = 0
         self._open: int | None = None
         """A plan sent and not yet seen to its end (its "done" or "error")."""
+        self.restarts = 0
+        """New workers started after a loss."""
+        self._delay = RESTART_AFTER_S
+        self._restart_at: float | None = None
+        """When a lost worker is to be started again (None: not lost)."""
+        self._conn, self._process = self._start()
+
+    @staticmethod
+    def _start() -> tuple[Connection, multiprocessing.process.BaseProcess]:
+        """A worker process and this end of its pipe (OSError where none can be had)."""
+        # spawn, not fork: the bot's process runs threads (the sender, the node's round
+        # trips), and a fork copies their locks in whatever state they are in
+        ctx = multiprocessing.get_context("spawn")
+        conn, child = ctx.Pipe()
+        process = ctx.Process(target=_serve, args=(child,), name="liqbot-plan", daemon=True)
+        try:
+            process.start()
+        except BaseException:
+            conn.close()
+            raise
+        finally:
+            child.close()
+        return conn, process
 
     @property
     def plans(self) -> int:
@@ -168,7 +195,9 @@ class PlanWorker:
 
     def ready(self) -> bool:
         """Whether the worker is up (it takes a second to start; plans before then are
-        made in this process)."""
+        made in this process). A lost worker whose restart is due is started here."""
+        if self._lost and not self._closed:
+            self._restart_if_due()
         if self._ready or self._lost or self._closed:
             return self._ready
         try:
@@ -243,6 +272,7 @@ class PlanWorker:
                 yield from payload
                 continue
             self._open = None
+            self._delay = RESTART_AFTER_S  # this worker has done a plan: it is a sound one
             if kind == "done":
                 return
             raise payload
@@ -255,13 +285,41 @@ class PlanWorker:
             self._lose(f"cancelling its plan failed ({exc})")
 
     def _lose(self, why: str) -> None:
-        """Plan in this process from now on: the worker cannot be trusted to answer."""
+        """Plan in this process until a new worker is started (see :meth:`ready`): this
+        one cannot be trusted to answer."""
         if not self._lost:
-            log.error("plan worker: %s; planning in the loop's own process from now on", why)
-        self._lost, self._ready = True, False
+            log.error(
+                "plan worker: %s; planning in the loop's own process, a new worker in %.0f s",
+                why,
+                self._delay,
+            )
+        self._lost, self._ready, self._open = True, False, None
+        self._restart_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, RESTART_AFTER_MAX_S)
         if self._process.is_alive():
             self._process.kill()
         self._process.join(1)
+
+    @property
+    def restart_due(self) -> float | None:
+        """When (``time.monotonic``) a new worker is to be started; None unless lost."""
+        return self._restart_at if self._lost and not self._closed else None
+
+    def _restart_if_due(self) -> None:
+        if self._restart_at is None or time.monotonic() < self._restart_at:
+            return
+        try:
+            conn, process = self._start()
+        except OSError as exc:
+            self._restart_at = time.monotonic() + self._delay
+            log.error("plan worker: cannot start a new one (%s); again in %.0f s", exc, self._delay)
+            self._delay = min(self._delay * 2, RESTART_AFTER_MAX_S)
+            return
+        self._conn.close()
+        self._conn, self._process = conn, process
+        self._ready, self._lost, self._open, self._restart_at = False, False, None, None
+        self.restarts += 1
+        log.warning("plan worker: started again (restart %d)", self.restarts)
 
     @property
     def lost(self) -> bool:

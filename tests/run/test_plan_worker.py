@@ -4,7 +4,8 @@ for liquidation, the plan :func:`iter_plan` makes here, whatever happens to the 
 What must hold: the same plan (and the same error, raised here, after the same
 liquidations); a plan dropped half-way leaves the next one exact; a worker that dies or
 goes silent mid-plan is dropped with an error naming it, and the plan still comes out
-whole, the rest made in this process, nothing decided twice.
+whole, the rest made in this process, nothing decided twice; a new worker is started later,
+later still while they keep dying, and plans as the first did.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def _stop_mid_plan(
     assert taken == _here(case)
     assert worker.lost
     assert any("plan worker" in r.getMessage() for r in caplog.records)
-    # from now on, plans are made here
+    # until a new worker is started (RESTART_AFTER_S later), plans are made here
     case = crash_on_one_pair(50)
     args, kwargs = plan_inputs(case)
     assert list(worker.plan(*args, **kwargs)) == _here(case)
@@ -183,3 +184,95 @@ def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop(
     assert loop.plan_worker is None
     assert any("cannot start" in r.getMessage() for r in caplog.records)
     loop.close()
+
+
+def _wait_for_restart(worker: PlanWorker) -> None:
+    due = worker.restart_due
+    assert due is not None
+    time.sleep(max(0.0, due - time.monotonic()))
+    assert worker.wait_ready(60), "the new plan worker did not start"
+
+
+def _plan_with_a_dead_worker(worker: PlanWorker, seed: int) -> tuple[float, float]:
+    """Kill the idle worker, then plan: the loss is found mid-plan and the plan made here.
+    Returns when the plan started and ended (the loss is between)."""
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    case = crash_on_one_pair(60, seed=seed)
+    args, kwargs = plan_inputs(case)
+    start = time.monotonic()
+    assert list(worker.plan(*args, **kwargs)) == _here(case)
+    return start, time.monotonic()
+
+
+def test_a_lost_worker_is_started_again_later_and_later_while_it_keeps_dying(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new worker after RESTART_AFTER_S; after twice that if it is lost before it has
+    finished a plan; after RESTART_AFTER_S again once one has. It plans as the first did."""
+    delay = 0.3
+    monkeypatch.setattr(plan_worker, "RESTART_AFTER_S", delay)
+    worker = PlanWorker()
+    try:
+        assert worker.wait_ready(60)
+        pids = {worker.pid}
+        with caplog.at_level(logging.WARNING, logger="liqbot.run"):
+            start, end = _plan_with_a_dead_worker(worker, seed=1)
+            assert worker.lost and worker.restarts == 0
+            due = worker.restart_due
+            assert due is not None and start + delay <= due <= end + delay
+            _wait_for_restart(worker)
+            assert not worker.lost and worker.restarts == 1 and worker.pid not in pids
+            pids.add(worker.pid)
+            # lost again before finishing a plan: the wait doubles
+            start, end = _plan_with_a_dead_worker(worker, seed=2)
+            due = worker.restart_due
+            assert due is not None and start + 2 * delay <= due <= end + 2 * delay
+            _wait_for_restart(worker)
+            assert worker.restarts == 2 and worker.pid not in pids
+            # the new worker plans, exactly as this process does
+            case = crash_on_one_pair(120, seed=3)
+            args, kwargs = plan_inputs(case)
+            plans = worker.plans
+            assert list(worker.plan(*args, **kwargs)) == _here(case)
+            assert worker.plans == plans + 1 and not worker.lost
+            # a sound worker's loss waits RESTART_AFTER_S again
+            start, end = _plan_with_a_dead_worker(worker, seed=4)
+            due = worker.restart_due
+            assert due is not None and start + delay <= due <= end + delay
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("started again" in m for m in messages) == 2
+        assert sum("a new worker in" in m for m in messages) == 3
+    finally:
+        worker.close()
+    assert worker.restart_due is None  # closed: never started again
+
+
+def test_a_worker_that_cannot_be_started_again_is_tried_later(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(plan_worker, "RESTART_AFTER_S", 0.05)
+    worker = PlanWorker()
+    try:
+        assert worker.wait_ready(60)
+        _plan_with_a_dead_worker(worker, seed=5)
+
+        def no_process(*args: object, **kwargs: object) -> None:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+            time.sleep(0.06)
+            with caplog.at_level(logging.ERROR, logger="liqbot.run"):
+                assert not worker.ready()
+            assert worker.lost and worker.restarts == 0
+            assert any("cannot start a new one" in r.getMessage() for r in caplog.records)
+            due = worker.restart_due
+            assert due is not None and due > time.monotonic()
+            case = crash_on_one_pair(40, seed=6)
+            args, kwargs = plan_inputs(case)
+            assert list(worker.plan(*args, **kwargs)) == _here(case)  # made here
+        _wait_for_restart(worker)
+        assert worker.restarts == 1 and not worker.lost
+    finally:
+        worker.close()
