@@ -287,18 +287,25 @@ class PlanWorker:
     def _lose(self, why: str) -> None:
         """Plan in this process until a new worker is started (see :meth:`ready`): this
         one cannot be trusted to answer."""
+        wait = self._schedule_restart()
         if not self._lost:
             log.error(
                 "plan worker: %s; planning in the loop's own process, a new worker in %.0f s",
                 why,
-                self._delay,
+                wait,
             )
         self._lost, self._ready, self._open = True, False, None
-        self._restart_at = time.monotonic() + self._delay
-        self._delay = min(self._delay * 2, RESTART_AFTER_MAX_S)
         if self._process.is_alive():
             self._process.kill()
         self._process.join(1)
+
+    def _schedule_restart(self) -> float:
+        """Set when the next worker is started (the wait then doubles, see
+        :data:`RESTART_AFTER_S`); returns the wait."""
+        wait = self._delay
+        self._restart_at = time.monotonic() + wait
+        self._delay = min(wait * 2, RESTART_AFTER_MAX_S)
+        return wait
 
     @property
     def restart_due(self) -> float | None:
@@ -311,9 +318,8 @@ class PlanWorker:
         try:
             conn, process = self._start()
         except OSError as exc:
-            self._restart_at = time.monotonic() + self._delay
-            log.error("plan worker: cannot start a new one (%s); again in %.0f s", exc, self._delay)
-            self._delay = min(self._delay * 2, RESTART_AFTER_MAX_S)
+            wait = self._schedule_restart()
+            log.error("plan worker: cannot start a new one (%s); again in %.0f s", exc, wait)
             return
         self._conn.close()
         self._conn, self._process = conn, process
