@@ -210,12 +210,10 @@ class LiquidationLoop:
 
     def start_plan_worker(self) -> PlanWorker | None:
         """Start the plan worker (if the strategy uses one); plans are made in this
-        process until it is up, and again should it fail."""
+        process until it is up, and again should it fail (one that cannot be started is
+        tried again later, as a lost one is)."""
         if self.plan_worker is None and self.strategy.plan_process_from > 0:
-            try:
-                self.plan_worker = PlanWorker()
-            except OSError as exc:  # no process to be had: the plans are made here
-                log.error("plan worker: cannot start it (%s); planning in this process", exc)
+            self.plan_worker = PlanWorker()
         return self.plan_worker
 
     def close(self) -> None:

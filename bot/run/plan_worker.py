@@ -10,7 +10,8 @@ decision: if it dies or hangs, this process plans the rest itself from the same 
 skipping what the worker had already decided (see :meth:`PlanWorker.plan`). A lost worker
 is started again after a while (:data:`RESTART_AFTER_S`, doubled for each loss in a row),
 so that one killed process (the OOM killer, an operator's signal) does not leave every
-later crash block planned on the loop's thread.
+later crash block planned on the loop's thread. A first worker that cannot be started (no
+process to be had) is tried again the same way.
 """
 
 from __future__ import annotations
@@ -165,7 +166,19 @@ class PlanWorker:
         self._delay = RESTART_AFTER_S
         self._restart_at: float | None = None
         """When a lost worker is to be started again (None: not lost)."""
-        self._conn, self._process = self._start()
+        self._conn: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        try:
+            self._conn, self._process = self._start()
+        except OSError as exc:  # out of processes: plan here, and try again as after a loss
+            self._lost = True
+            wait = self._schedule_restart()
+            log.error(
+                "plan worker: cannot start it (%s); planning in the loop's own process, "
+                "trying again in %.0f s",
+                exc,
+                wait,
+            )
 
     @staticmethod
     def _start() -> tuple[Connection, multiprocessing.process.BaseProcess]:
@@ -191,7 +204,14 @@ class PlanWorker:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        return None if self._process is None else self._process.pid
+
+    @property
+    def _pipe(self) -> Connection:
+        """The pipe to the worker: there is one whenever the worker is not lost."""
+        if self._conn is None:
+            raise _WorkerLost("no worker process was started")
+        return self._conn
 
     def ready(self) -> bool:
         """Whether the worker is up (it takes a second to start; plans before then are
@@ -201,8 +221,8 @@ class PlanWorker:
         if self._ready or self._lost or self._closed:
             return self._ready
         try:
-            if self._conn.poll():
-                self._ready = self._conn.recv() == _READY
+            if self._pipe.poll():
+                self._ready = self._pipe.recv() == _READY
         except (EOFError, OSError):
             self._lose("it exited while starting")
         return self._ready
@@ -214,7 +234,7 @@ class PlanWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            self._conn.poll(min(left, 0.05))
+            self._pipe.poll(min(left, 0.05))
         return self._ready
 
     def plan(
@@ -242,7 +262,7 @@ class PlanWorker:
             self._seq += 1
             self._open = self._seq
             try:
-                self._conn.send((self._seq, (market, list(accounts), timestamp, kwargs)))
+                self._pipe.send((self._seq, (market, list(accounts), timestamp, kwargs)))
             except (OSError, ValueError) as exc:
                 raise _WorkerLost(f"sending it the plan failed ({exc})") from exc
             for opp in self._stream(self._seq):
@@ -261,9 +281,9 @@ class PlanWorker:
         """The worker's liquidations for plan ``seq``, the one open, to its end."""
         while True:
             try:
-                if not self._conn.poll(SILENCE_S):
+                if not self._pipe.poll(SILENCE_S):
                     raise _WorkerLost(f"it said nothing for {SILENCE_S:.0f} s")
-                got, kind, payload = self._conn.recv()
+                got, kind, payload = self._pipe.recv()
             except (EOFError, OSError) as exc:
                 raise _WorkerLost(f"it exited ({type(exc).__name__})") from exc
             if got != seq:  # cannot be: one plan is open at a time
@@ -280,7 +300,7 @@ class PlanWorker:
     def _cancel(self, seq: int) -> None:
         """Ask the worker to drop plan ``seq`` (its end is read before the next plan)."""
         try:
-            self._conn.send((seq, None))
+            self._pipe.send((seq, None))
         except (OSError, ValueError) as exc:
             self._lose(f"cancelling its plan failed ({exc})")
 
@@ -295,9 +315,10 @@ class PlanWorker:
                 wait,
             )
         self._lost, self._ready, self._open = True, False, None
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join(1)
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(1)
 
     def _schedule_restart(self) -> float:
         """Set when the next worker is started (the wait then doubles, see
@@ -321,7 +342,8 @@ class PlanWorker:
             wait = self._schedule_restart()
             log.error("plan worker: cannot start a new one (%s); again in %.0f s", exc, wait)
             return
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
         self._conn, self._process = conn, process
         self._ready, self._lost, self._open, self._restart_at = False, False, None, None
         self.restarts += 1
@@ -337,6 +359,8 @@ class PlanWorker:
         if self._closed:
             return
         self._closed = True
+        if self._conn is None or self._process is None:
+            return  # none was ever started
         if not self._lost and self._process.is_alive():
             with suppress(OSError, ValueError):  # gone already: killed below
                 self._conn.send(None)

@@ -5,7 +5,7 @@ What must hold: the same plan (and the same error, raised here, after the same
 liquidations); a plan dropped half-way leaves the next one exact; a worker that dies or
 goes silent mid-plan is dropped with an error naming it, and the plan still comes out
 whole, the rest made in this process, nothing decided twice; a new worker is started later,
-later still while they keep dying, and plans as the first did.
+later still while they keep dying (or cannot be started at all), and plans as the first did.
 """
 
 from __future__ import annotations
@@ -167,23 +167,58 @@ def test_a_silent_worker_is_dropped_and_the_plan_made_here(
     _stop_mid_plan(worker, signal.SIGSTOP, caplog)
 
 
-def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop(
+def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop_until_one_can(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Out of processes (EAGAIN from fork/spawn): the loop runs on, planning itself."""
+    """Out of processes (EAGAIN from fork/spawn) at start-up: the loop runs on, planning
+    itself, and a worker is started once one can be, as after a loss."""
+    monkeypatch.setattr(plan_worker, "RESTART_AFTER_S", 0.2)
 
     def no_process(*args: object, **kwargs: object) -> None:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
     strategy = Strategy(gas_table=GasTable(), plan_process_from=1)
     # start_plan_worker reads the strategy alone; the chain's parts are not needed here
     loop = LiquidationLoop(None, None, None, None, None, strategy)  # type: ignore[arg-type]
-    with caplog.at_level(logging.ERROR, logger="liqbot.run"):
-        assert loop.start_plan_worker() is None
-    assert loop.plan_worker is None
-    assert any("cannot start" in r.getMessage() for r in caplog.records)
-    loop.close()
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+            with caplog.at_level(logging.ERROR, logger="liqbot.run"):
+                worker = loop.start_plan_worker()
+            assert worker is not None and loop.plan_worker is worker
+            assert worker.lost and worker.pid is None and not worker.ready()
+            assert any("cannot start it" in r.getMessage() for r in caplog.records)
+            case = crash_on_one_pair(40, seed=7)
+            args, kwargs = plan_inputs(case)
+            assert list(worker.plan(*args, **kwargs)) == _here(case)  # made here
+            assert worker.plans == 0
+            # still none to be had when it is due: tried again later still
+            due = worker.restart_due
+            assert due is not None
+            time.sleep(max(0.0, due - time.monotonic()) + 0.01)
+            assert not worker.ready() and worker.lost
+            later = worker.restart_due
+            assert later is not None and later >= due + 0.4  # the wait doubled
+        _wait_for_restart(worker)
+        assert worker.restarts == 1 and not worker.lost and worker.pid is not None
+        case = crash_on_one_pair(60, seed=8)
+        args, kwargs = plan_inputs(case)
+        assert list(worker.plan(*args, **kwargs)) == _here(case)
+        assert worker.plans == 1
+    finally:
+        loop.close()
+    assert worker.restart_due is None and loop.plan_worker is None
+
+
+def test_a_worker_never_started_closes_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+    worker = PlanWorker()
+    worker.close()
+    worker.close()
+    assert worker.restart_due is None and not worker.ready() and worker.pid is None
 
 
 def _wait_for_restart(worker: PlanWorker) -> None:
