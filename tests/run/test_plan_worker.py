@@ -167,6 +167,11 @@ def test_a_silent_worker_is_dropped_and_the_plan_made_here(
     _stop_mid_plan(worker, signal.SIGSTOP, caplog)
 
 
+def _no_process(*args: object, **kwargs: object) -> None:
+    """``Process.start`` out of processes (EAGAIN from fork/spawn)."""
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
 def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop_until_one_can(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -174,15 +179,12 @@ def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop_until_one_can(
     itself, and a worker is started once one can be, as after a loss."""
     monkeypatch.setattr(plan_worker, "RESTART_AFTER_S", 0.2)
 
-    def no_process(*args: object, **kwargs: object) -> None:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
     strategy = Strategy(gas_table=GasTable(), plan_process_from=1)
     # start_plan_worker reads the strategy alone; the chain's parts are not needed here
     loop = LiquidationLoop(None, None, None, None, None, strategy)  # type: ignore[arg-type]
     try:
         with monkeypatch.context() as patched:
-            patched.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+            patched.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", _no_process)
             with caplog.at_level(logging.ERROR, logger="liqbot.run"):
                 worker = loop.start_plan_worker()
             assert worker is not None and loop.plan_worker is worker
@@ -211,10 +213,7 @@ def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop_until_one_can(
 
 
 def test_a_worker_never_started_closes_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_process(*args: object, **kwargs: object) -> None:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+    monkeypatch.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", _no_process)
     worker = PlanWorker()
     worker.close()
     worker.close()
@@ -292,11 +291,8 @@ def test_a_worker_that_cannot_be_started_again_is_tried_later(
         assert worker.wait_ready(60)
         _plan_with_a_dead_worker(worker, seed=5)
 
-        def no_process(*args: object, **kwargs: object) -> None:
-            raise BlockingIOError(11, "Resource temporarily unavailable")
-
         with monkeypatch.context() as patched:
-            patched.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", no_process)
+            patched.setattr(plan_worker.multiprocessing.context.SpawnProcess, "start", _no_process)
             time.sleep(0.06)
             with caplog.at_level(logging.ERROR, logger="liqbot.run"):
                 assert not worker.ready()
