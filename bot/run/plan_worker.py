@@ -168,17 +168,8 @@ class PlanWorker:
         """When a lost worker is to be started again (None: not lost)."""
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
-        try:
-            self._conn, self._process = self._start()
-        except OSError as exc:  # out of processes: plan here, and try again as after a loss
-            self._lost = True
-            wait = self._schedule_restart()
-            log.error(
-                "plan worker: cannot start it (%s); planning in the loop's own process, "
-                "trying again in %.0f s",
-                exc,
-                wait,
-            )
+        # out of processes: plan here, and try again as after a loss
+        self._lost = not self._try_start("cannot start it")
 
     @staticmethod
     def _start() -> tuple[Connection, multiprocessing.process.BaseProcess]:
@@ -333,18 +324,30 @@ class PlanWorker:
         """When (``time.monotonic``) a new worker is to be started; None unless lost."""
         return self._restart_at if self._lost and not self._closed else None
 
-    def _restart_if_due(self) -> None:
-        if self._restart_at is None or time.monotonic() < self._restart_at:
-            return
+    def _try_start(self, failure: str) -> bool:
+        """Start a worker process in place of the one held, if any; where none can be had,
+        log ``failure`` and schedule the next try (False)."""
         try:
             conn, process = self._start()
         except OSError as exc:
             wait = self._schedule_restart()
-            log.error("plan worker: cannot start a new one (%s); again in %.0f s", exc, wait)
-            return
+            log.error(
+                "plan worker: %s (%s); planning in the loop's own process, again in %.0f s",
+                failure,
+                exc,
+                wait,
+            )
+            return False
         if self._conn is not None:
             self._conn.close()
         self._conn, self._process = conn, process
+        return True
+
+    def _restart_if_due(self) -> None:
+        if self._restart_at is None or time.monotonic() < self._restart_at:
+            return
+        if not self._try_start("cannot start a new one"):
+            return
         self._ready, self._lost, self._open, self._restart_at = False, False, None, None
         self.restarts += 1
         log.warning("plan worker: started again (restart %d)", self.restarts)
