@@ -571,7 +571,11 @@ def measure(
                 # as LiquidationLoop.run does, where it starts while the book is built
                 worker = loop.start_plan_worker() if args.plan_process else None
                 if worker is not None and not worker.wait_ready(60):
-                    raise RuntimeError("the plan worker did not start within 60 s")
+                    why = worker.why_lost or "it did not come up within 60 s"
+                    raise RuntimeError(
+                        f"the plan worker is not running: {why} "
+                        "(--no-plan-process plans in the loop's process instead)"
+                    )
                 bot_pids = (os.getpid(),) + ((worker.pid,) if worker and worker.pid else ())
                 cpu = CpuSampler(bot_pids, chain.anvil.pid)
                 loop.on_snapshot(first)

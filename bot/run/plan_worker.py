@@ -166,6 +166,7 @@ class PlanWorker:
         self._delay = RESTART_AFTER_S
         self._restart_at: float | None = None
         """When a lost worker is to be started again (None: not lost)."""
+        self._why_lost: str | None = None
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         # out of processes: plan here, and try again as after a loss
@@ -299,6 +300,7 @@ class PlanWorker:
         """Plan in this process until a new worker is started (see :meth:`ready`): this
         one cannot be trusted to answer."""
         wait = self._schedule_restart()
+        self._why_lost = why
         if not self._lost:
             log.error(
                 "plan worker: %s; planning in the loop's own process, a new worker in %.0f s",
@@ -331,6 +333,7 @@ class PlanWorker:
             conn, process = self._start()
         except OSError as exc:
             wait = self._schedule_restart()
+            self._why_lost = f"{failure} ({exc})"
             log.error(
                 "plan worker: %s (%s); planning in the loop's own process, again in %.0f s",
                 failure,
@@ -349,12 +352,19 @@ class PlanWorker:
         if not self._try_start("cannot start a new one"):
             return
         self._ready, self._lost, self._open, self._restart_at = False, False, None, None
+        self._why_lost = None
         self.restarts += 1
         log.warning("plan worker: started again (restart %d)", self.restarts)
 
     @property
     def lost(self) -> bool:
         return self._lost
+
+    @property
+    def why_lost(self) -> str | None:
+        """Why the worker is lost (None: it is not), as logged: for a caller that reports
+        a worker that never came up."""
+        return self._why_lost if self._lost else None
 
     def close(self) -> None:
         """Stop the worker; plans are made in this process from then on."""

@@ -54,7 +54,7 @@ def test_the_worker_plans_what_this_process_plans(worker: PlanWorker) -> None:
         made = list(worker.plan(*args, **kwargs))
         assert made == _here(case)
         assert len(made) == (limit or len(made)) and len(made) > 5
-    assert worker.plans == 3 and not worker.lost
+    assert worker.plans == 3 and not worker.lost and worker.why_lost is None
 
 
 def test_a_closed_worker_leaves_the_plans_to_this_process(worker: PlanWorker) -> None:
@@ -145,8 +145,11 @@ def _stop_mid_plan(
     with caplog.at_level(logging.ERROR, logger="liqbot.run"):
         taken.extend(made)
     assert taken == _here(case)
-    assert worker.lost
-    assert any("plan worker" in r.getMessage() for r in caplog.records)
+    assert worker.lost and worker.why_lost is not None
+    assert any(
+        "plan worker" in r.getMessage() and worker.why_lost in r.getMessage()
+        for r in caplog.records
+    )
     # until a new worker is started (RESTART_AFTER_S later), plans are made here
     case = crash_on_one_pair(50)
     args, kwargs = plan_inputs(case)
@@ -190,6 +193,10 @@ def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop_until_one_can(
             assert worker is not None and loop.plan_worker is worker
             assert worker.lost and worker.pid is None and not worker.ready()
             assert any("cannot start it" in r.getMessage() for r in caplog.records)
+            # the cause, for a caller that reports a worker that never came up
+            assert worker.why_lost == (
+                "cannot start it ([Errno 11] Resource temporarily unavailable)"
+            )
             case = crash_on_one_pair(40, seed=7)
             args, kwargs = plan_inputs(case)
             assert list(worker.plan(*args, **kwargs)) == _here(case)  # made here
@@ -201,8 +208,10 @@ def test_a_worker_that_cannot_start_leaves_the_plans_to_the_loop_until_one_can(
             assert not worker.ready() and worker.lost
             later = worker.restart_due
             assert later is not None and later >= due + 0.4  # the wait doubled
+            assert worker.why_lost is not None and "cannot start a new one" in worker.why_lost
         _wait_for_restart(worker)
         assert worker.restarts == 1 and not worker.lost and worker.pid is not None
+        assert worker.why_lost is None
         case = crash_on_one_pair(60, seed=8)
         args, kwargs = plan_inputs(case)
         assert list(worker.plan(*args, **kwargs)) == _here(case)
