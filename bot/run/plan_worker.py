@@ -155,8 +155,9 @@ class PlanWorker:
 
     def __init__(self) -> None:
         self._ready = False
-        self._lost = False
-        """Dropped after a failure (closed is not lost)."""
+        self._why_lost: str | None = None
+        """Why the worker was dropped after a failure, as logged (None: it is not lost;
+        closed is not lost)."""
         self._closed = False
         self._seq = 0
         self._open: int | None = None
@@ -166,11 +167,11 @@ class PlanWorker:
         self._delay = RESTART_AFTER_S
         self._restart_at: float | None = None
         """When a lost worker is to be started again (None: not lost)."""
-        self._why_lost: str | None = None
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
-        # out of processes: plan here, and try again as after a loss
-        self._lost = not self._try_start("cannot start it")
+        # out of processes: plan here, and try again as after a loss (``_try_start``
+        # records why, which makes the worker lost)
+        self._try_start("cannot start it")
 
     @staticmethod
     def _start() -> tuple[Connection, multiprocessing.process.BaseProcess]:
@@ -208,9 +209,9 @@ class PlanWorker:
     def ready(self) -> bool:
         """Whether the worker is up (it takes a second to start; plans before then are
         made in this process). A lost worker whose restart is due is started here."""
-        if self._lost and not self._closed:
+        if self.lost and not self._closed:
             self._restart_if_due()
-        if self._ready or self._lost or self._closed:
+        if self._ready or self.lost or self._closed:
             return self._ready
         try:
             if self._pipe.poll():
@@ -222,7 +223,7 @@ class PlanWorker:
     def wait_ready(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for the worker to be up."""
         deadline = time.monotonic() + timeout
-        while not self.ready() and not (self._lost or self._closed):
+        while not self.ready() and not (self.lost or self._closed):
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
@@ -266,7 +267,7 @@ class PlanWorker:
             # in the same order; skip the ones the worker already decided
             yield from islice(iter_plan(market, accounts, timestamp, **kwargs), taken, None)
         finally:
-            if self._open is not None and not (self._lost or self._closed):
+            if self._open is not None and not (self.lost or self._closed):
                 self._cancel(self._open)
 
     def _stream(self, seq: int) -> Iterator[Opportunity]:
@@ -300,14 +301,13 @@ class PlanWorker:
         """Plan in this process until a new worker is started (see :meth:`ready`): this
         one cannot be trusted to answer."""
         wait = self._schedule_restart()
-        self._why_lost = why
-        if not self._lost:
+        if not self.lost:
             log.error(
                 "plan worker: %s; planning in the loop's own process, a new worker in %.0f s",
                 why,
                 wait,
             )
-        self._lost, self._ready, self._open = True, False, None
+        self._why_lost, self._ready, self._open = why, False, None
         if self._process is not None:
             if self._process.is_alive():
                 self._process.kill()
@@ -324,11 +324,12 @@ class PlanWorker:
     @property
     def restart_due(self) -> float | None:
         """When (``time.monotonic``) a new worker is to be started; None unless lost."""
-        return self._restart_at if self._lost and not self._closed else None
+        return self._restart_at if self.lost and not self._closed else None
 
     def _try_start(self, failure: str) -> bool:
         """Start a worker process in place of the one held, if any; where none can be had,
-        log ``failure`` and schedule the next try (False)."""
+        log ``failure``, keep it as why the worker is lost and schedule the next try
+        (False)."""
         try:
             conn, process = self._start()
         except OSError as exc:
@@ -351,20 +352,19 @@ class PlanWorker:
             return
         if not self._try_start("cannot start a new one"):
             return
-        self._ready, self._lost, self._open, self._restart_at = False, False, None, None
-        self._why_lost = None
+        self._ready, self._why_lost, self._open, self._restart_at = False, None, None, None
         self.restarts += 1
         log.warning("plan worker: started again (restart %d)", self.restarts)
 
     @property
     def lost(self) -> bool:
-        return self._lost
+        return self._why_lost is not None
 
     @property
     def why_lost(self) -> str | None:
         """Why the worker is lost (None: it is not), as logged: for a caller that reports
         a worker that never came up."""
-        return self._why_lost if self._lost else None
+        return self._why_lost
 
     def close(self) -> None:
         """Stop the worker; plans are made in this process from then on."""
@@ -374,7 +374,7 @@ class PlanWorker:
         self._closed = True
         if self._conn is None or self._process is None:
             return  # none was ever started
-        if not self._lost and self._process.is_alive():
+        if not self.lost and self._process.is_alive():
             with suppress(OSError, ValueError):  # gone already: killed below
                 self._conn.send(None)
             self._process.join(2)
