@@ -30,13 +30,13 @@ list of liquidatable accounts (logs, market reads, exact health: the model's lis
 simulated on chain before it is signed, and the pool's confirmation of every liquidatable
 account follows the block's sends, timed as *confirmed*); *first broadcast* = the first
 signed liquidation accepted by the node; *all broadcast* = the last liquidation of the
-block's plan accepted by the node; with it, the CPU the bot's process (every thread) and
-anvil used from the head to that moment (on two cores, their sum over the wall time says how
-busy the machine was). All RPC of the bot goes through the proxy (one extra
-loopback hop per request, included in the times). The bot's executor is configured for a
-benchmark only in what caps throughput: ``max_in_flight`` is unlimited (the default 4 caps
-broadcasts per block) and the node's gas estimate is skipped (``estimate_gas=False``, the
-model's gas plus margin is used).
+block's plan accepted by the node; with it, the CPU the bot's processes and anvil used from
+the head to that moment, the bot's split into the loop's thread, its other threads and the
+plan worker (on two cores, their sum over the wall time says how busy the machine was).
+All RPC of the bot goes through the proxy (one extra loopback hop per request, included in
+the times). The bot's executor is configured for a benchmark only in what caps throughput:
+``max_in_flight`` is unlimited (the default 4 caps broadcasts per block) and the node's gas
+estimate is skipped (``estimate_gas=False``, the model's gas plus margin is used).
 """
 
 from __future__ import annotations
@@ -323,11 +323,38 @@ def cpu_s(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def _sample_cpu(bot: tuple[int, ...], anvil: int, every: float, conn: Any) -> None:
-    """The sampler process: (time, bot CPU, anvil CPU) every ``every`` seconds, kept until
-    asked for ("get") or dropped ("reset"); "stop" ends it. The bot's CPU is that of all
-    its processes (the loop's and the plan worker's)."""
-    samples: list[tuple[float, float, float]] = []
+def thread_cpu_s(pid: int) -> float:
+    """CPU seconds the thread ``pid`` (a process's first thread: the loop's) has used: the
+    scheduler's nanoseconds, where the kernel keeps them, else its 10 ms ticks."""
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+CPU_PARTS = ("loop_thread", "loop_other_threads", "plan_worker", "anvil")
+"""What :class:`CpuSampler` tells apart: the loop's thread (detection, the plan's intake,
+signing, the journal); the loop's process's other threads (the simulations' and
+broadcasts' round trips); the plan worker's process; anvil."""
+
+
+def _cpu_parts(loop: int, worker: int | None, anvil: int) -> tuple[float, ...]:
+    """CPU seconds so far of each of :data:`CPU_PARTS` (the loop's other threads: its
+    process's total, in 10 ms ticks, less its thread's; so within ~10 ms)."""
+    thread = thread_cpu_s(loop)
+    return (
+        thread,
+        max(0.0, cpu_s(loop) - thread),
+        cpu_s(worker) if worker is not None else 0.0,
+        cpu_s(anvil),
+    )
+
+
+def _sample_cpu(loop: int, worker: int | None, anvil: int, every: float, conn: Any) -> None:
+    """The sampler process: (time, CPU of each of :data:`CPU_PARTS`) every ``every``
+    seconds, kept until asked for ("get") or dropped ("reset"); "stop" ends it."""
+    samples: list[tuple[float, tuple[float, ...]]] = []
     conn.send("ready")
     while True:
         if conn.poll(every):
@@ -339,7 +366,7 @@ def _sample_cpu(bot: tuple[int, ...], anvil: int, every: float, conn: Any) -> No
             samples = []
             continue
         try:
-            samples.append((time.monotonic(), sum(cpu_s(p) for p in bot), cpu_s(anvil)))
+            samples.append((time.monotonic(), _cpu_parts(loop, worker, anvil)))
         except OSError:
             return
 
@@ -349,11 +376,13 @@ class CpuSampler:
     process of its own (a thread here would take the bot's interpreter lock 100 times a
     second), to say what a crash block costs each of them up to its last broadcast."""
 
-    def __init__(self, bot_pids: tuple[int, ...], anvil_pid: int, every: float = 0.01) -> None:
+    def __init__(
+        self, loop_pid: int, worker_pid: int | None, anvil_pid: int, every: float = 0.01
+    ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(
-            target=_sample_cpu, args=(bot_pids, anvil_pid, every, child), daemon=True
+            target=_sample_cpu, args=(loop_pid, worker_pid, anvil_pid, every, child), daemon=True
         )
         self._process.start()
         assert self._conn.recv() == "ready"
@@ -361,17 +390,18 @@ class CpuSampler:
     def reset(self) -> None:
         self._conn.send("reset")
 
-    def between(self, start: float, end: float) -> tuple[float, float]:
-        """(bot, anvil) CPU seconds from the last sample at or before ``start`` to the first
-        at or after ``end`` (so a little over the span, never under); then reset."""
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds of each of :data:`CPU_PARTS` from the last sample at or before
+        ``start`` to the first at or after ``end`` (so a little over the span, never under);
+        then reset."""
         self._conn.send("get")
-        samples: list[tuple[float, float, float]] = self._conn.recv()
+        samples: list[tuple[float, tuple[float, ...]]] = self._conn.recv()
         if not samples:
-            return 0.0, 0.0
+            return dict.fromkeys(CPU_PARTS, 0.0)
         before = [x for x in samples if x[0] <= start] or samples[:1]
         after = [x for x in samples if x[0] >= end] or samples[-1:]
-        a, b = before[-1], after[0]
-        return b[1] - a[1], b[2] - a[2]
+        a, b = before[-1][1], after[0][1]
+        return {part: b[k] - a[k] for k, part in enumerate(CPU_PARTS)}
 
     def stop(self) -> None:
         self._conn.send("stop")
@@ -406,6 +436,8 @@ class BlockFigures:
     the loop's, and the plan worker)."""
     cpu_anvil_ms: float | None = None
     """CPU anvil used over the same span."""
+    cpu_parts_ms: dict[str, float] | None = None
+    """``cpu_bot_ms`` and ``cpu_anvil_ms`` by :data:`CPU_PARTS`."""
 
 
 def follow_block(
@@ -436,9 +468,11 @@ def follow_block(
         return None if at is None else (at - seen) * 1000
 
     cpu_bot = cpu_anvil = None
+    parts: dict[str, float] | None = None
     if cpu is not None and report.last_broadcast_at is not None:
-        bot_s, anvil_s = cpu.between(seen, report.last_broadcast_at)
-        cpu_bot, cpu_anvil = bot_s * 1000, anvil_s * 1000
+        parts = {k: v * 1000 for k, v in cpu.between(seen, report.last_broadcast_at).items()}
+        cpu_anvil = parts["anvil"]
+        cpu_bot = sum(v for k, v in parts.items() if k != "anvil")
     return BlockFigures(
         kind=kind,
         block=header.number,
@@ -458,6 +492,7 @@ def follow_block(
         mismatched=len(report.mismatched),
         cpu_bot_ms=cpu_bot,
         cpu_anvil_ms=cpu_anvil,
+        cpu_parts_ms=parts,
     )
 
 
@@ -576,8 +611,9 @@ def measure(
                         f"the plan worker is not running: {why} "
                         "(--no-plan-process plans in the loop's process instead)"
                     )
-                bot_pids = (os.getpid(),) + ((worker.pid,) if worker and worker.pid else ())
-                cpu = CpuSampler(bot_pids, chain.anvil.pid)
+                worker_pid = worker.pid if worker is not None else None
+                bot_pids = (os.getpid(),) + ((worker_pid,) if worker_pid else ())
+                cpu = CpuSampler(os.getpid(), worker_pid, chain.anvil.pid)
                 loop.on_snapshot(first)
                 collector.after_block()  # as LiquidationLoop.run does after each block
                 blocks: list[BlockFigures] = []
@@ -657,6 +693,10 @@ def measure(
         "all_broadcast_ms": _round(worst([b.all_broadcast_ms for b in crash])),
         "all_broadcast_cpu_bot_ms": _round(slowest.cpu_bot_ms),
         "all_broadcast_cpu_anvil_ms": _round(slowest.cpu_anvil_ms),
+        **{
+            f"all_broadcast_cpu_{part}_ms": _round((slowest.cpu_parts_ms or {}).get(part))
+            for part in CPU_PARTS[:3]
+        },
         "confirmed_ms": _round(worst([b.confirmed_ms for b in crash])),
         "confirm_mismatches": sum(b.mismatched for b in crash),
         "handled_ms": _round(worst([b.handled_ms for b in crash])),
@@ -703,6 +743,9 @@ def table(out: dict[str, Any]) -> Table:
         ("first_broadcast_ms", "first broadcast (ms)"),
         ("all_broadcast_ms", "all profitable broadcast (ms)"),
         ("all_broadcast_cpu_bot_ms", "  CPU by then: the bot's processes, every thread (ms)"),
+        ("all_broadcast_cpu_loop_thread_ms", "    of which the loop's thread (ms)"),
+        ("all_broadcast_cpu_loop_other_threads_ms", "    of which its other threads (ms)"),
+        ("all_broadcast_cpu_plan_worker_ms", "    of which the plan worker (ms)"),
         ("all_broadcast_cpu_anvil_ms", "  CPU by then: anvil (ms)"),
         ("confirmed_ms", "pool's confirmation back, after the sends (ms)"),
         ("handled_ms", "block handled, ready for the next (ms)"),
