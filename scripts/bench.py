@@ -317,10 +317,15 @@ def rss_mib(pid: int | str = "self") -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat_cpu_s(stat: Path) -> float:
+    """User + system CPU seconds from a ``/proc`` ``stat`` file (10 ms ticks)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 def cpu_s(pid: int | str = "self") -> float:
     """CPU seconds (user + system) a process has used, every thread."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
 
 
 def thread_cpu_s(pid: int) -> float:
@@ -329,8 +334,7 @@ def thread_cpu_s(pid: int) -> float:
     try:
         return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e9
     except (OSError, ValueError, IndexError):
-        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
+        return _stat_cpu_s(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
 CPU_PARTS = ("loop_thread", "loop_other_threads", "plan_worker", "anvil")
